@@ -1,0 +1,48 @@
+# The whole set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo
+DEMO_TWEETS ?= 20000
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install lint typecheck test test-fast demo eval bench loadtest redis-server clean help
+
+help:
+	@echo "make demo      venv + install, synthesise a world, train, build heads, serve on :$(PORT)"
+	@echo "make test      lint + type check + the whole test suite (slow tests included)"
+	@echo "make test-fast the suite without the slow end-to-end tests"
+	@echo "make eval      evaluation report for the default synthetic world (docs/)"
+	@echo "make bench     benchmarks -> docs/BENCHMARKS.md"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip wheel
+	$(BIN)/pip install -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's redis-server for the tests of the Redis paths; tests start their own private instance.
+redis-server:
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@redis-server --version
+
+lint: install
+	$(BIN)/ruff check app model training tests
+	$(BIN)/mypy
+
+test: install redis-server lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: install redis-server
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/tweetembed demo --dir $(DEMO_DIR) --tweets $(DEMO_TWEETS) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,105 @@
+"""Model and training configuration; the checkpoint's config.json is ``ModelConfig`` as JSON.
+
+A checkpoint rebuilds its model from this alone (nanoGPT's idea), so every field that shapes a
+tensor lives here, with the preprocessing choices that inference must repeat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from model.record import COMPONENTS
+
+FORMAT_VERSION = 1
+
+ImageEncoder = Literal["resnet18", "resnet50", "resnet152", "convnet"]
+LossKind = Literal["max_violation", "sum_violation"]  # VSE++ (paper) / VSE0 (ablation)
+
+RESNET_FEATURE_DIMS: dict[str, int] = {"resnet18": 512, "resnet50": 2048, "resnet152": 2048}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    components: tuple[str, ...] = COMPONENTS
+    dim: int = 1024  # joint embedding space
+    word_dim: int = 300  # fastText vectors; also the hashtag branch input
+    user_dim: int = 300  # node2vec vectors
+    vocab_size: int = 2  # filled in by training from the vocabulary
+    gru_layers: int = 1
+    max_tokens: int = 40
+    image_encoder: ImageEncoder = "resnet152"
+    image_size: int = 224  # pixels fed to the image encoder (square)
+    image_feature_dim: int = 2048  # ResNet pooled features, or the small CNN's output
+    place_neighbours: int = 32  # M: neighbour texts per place for the location branch
+    format_version: int = FORMAT_VERSION
+    data_fingerprint: str = ""  # sha256 of the training split it was trained on
+
+    def __post_init__(self) -> None:
+        unknown = set(self.components) - set(COMPONENTS)
+        if unknown or not self.components:
+            raise ValueError(f"components must be a non-empty subset of {COMPONENTS}, got {self.components}")
+        if "location" in self.components and "text" not in self.components:
+            raise ValueError("the location branch reuses the text branch: 'location' needs 'text'")
+        if self.dim <= 0 or self.word_dim <= 0 or self.user_dim <= 0:
+            raise ValueError("dims must be positive")
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["components"] = list(self.components)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> ModelConfig:
+        version = obj.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(f"checkpoint format_version {version!r} is not {FORMAT_VERSION}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in obj.items() if k in known}
+        kwargs["components"] = tuple(kwargs.get("components", COMPONENTS))
+        return cls(**kwargs)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> ModelConfig:
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The paper's training recipe (section 'Training details') and its CPU-sized sibling."""
+
+    epochs: int = 30
+    lr: float = 2e-4
+    lr_decay_epoch: int = 15  # lr x0.1 from this epoch on
+    grad_clip: float = 2.0
+    margin: float = 0.2
+    batch_size: int = 128
+    val_every: int = 500  # iterations
+    loss: LossKind = "max_violation"
+    seed: int = 0
+    num_workers: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["model"] = self.model.to_json()
+        return out
+
+
+PAPER = TrainConfig()
+
+SMALL = TrainConfig(
+    epochs=6,
+    lr_decay_epoch=4,
+    val_every=100,
+    model=ModelConfig(dim=256, word_dim=100, user_dim=64, image_encoder="convnet",
+                      image_size=64, image_feature_dim=256, max_tokens=32, place_neighbours=16),
+)
+
+PRESETS: dict[str, TrainConfig] = {"paper": PAPER, "small": SMALL}
