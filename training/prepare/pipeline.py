@@ -1,0 +1,308 @@
+"""``tweetembed prepare DATA --out WORK``: splits, vocabulary, word vectors, user vectors, places and
+image features, each step skipped when its inputs have not changed (see steps.py).
+
+Only the split step reads DATA; every later step reads the split files, so all of them see the
+same split, and their skip keys hold the content fingerprints of those files.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from model.record import Tweet
+from model.tokenizer import Vocabulary
+from training.prepare.options import PrepareOptions, ResolvedDims, resolve_dims
+from training.prepare.source import data_stamp, read_data
+from training.prepare.splits import (
+    SPLITS,
+    SplitRule,
+    distinct_days,
+    file_sha256,
+    read_split,
+    rule_from_days,
+    rule_from_splits_file,
+    split_path,
+    world_splits_file,
+    write_splits,
+)
+from training.prepare.steps import PrepareState, StepOutcome
+
+RESNET_ENCODERS = ("resnet18", "resnet50", "resnet152")
+
+
+class PrepareError(RuntimeError):
+    """prepare cannot go on; the message says why and what to do."""
+
+
+@dataclass
+class PrepareResult:
+    work: Path
+    manifest: dict[str, Any]  # the content of WORK/prepare.json
+    outcomes: list[StepOutcome] = field(default_factory=list)
+
+
+def _progress(desc: str, verbose: bool) -> Callable[[Iterable[Tweet]], Iterator[Tweet]]:
+    def wrap(items: Iterable[Tweet]) -> Iterator[Tweet]:
+        yield from tqdm(items, desc=desc, unit=" tweets", disable=not verbose)
+    return wrap
+
+
+def run_prepare(
+    data: Path, work: Path, options: PrepareOptions, echo: Callable[[str], None] = print
+) -> PrepareResult:
+    data = data.resolve()
+    if not data.exists():
+        raise PrepareError(f"{data}: no such file or directory")
+    work = work.resolve()
+    verbose = options.verbose
+
+    world_file = world_splits_file(data)
+    mode = options.split
+    if mode == "auto":
+        mode = "world" if world_file else "date"
+
+    pretrained_dim = None
+    if options.word_vectors is not None:
+        from training.prepare.word_vectors import WordVectorError, fasttext_bin_dim
+
+        try:
+            pretrained_dim = fasttext_bin_dim(options.word_vectors)
+        except WordVectorError as error:
+            raise PrepareError(str(error)) from error
+    dims = resolve_dims(options, synthetic_world=world_file is not None, pretrained_dim=pretrained_dim)
+    if dims.image_encoder in RESNET_ENCODERS:
+        # Fail before hours of other work, not at the last step.
+        from model.resnet import WeightsUnavailableError, check_weights
+
+        try:
+            check_weights(dims.image_encoder)
+        except WeightsUnavailableError as error:
+            raise PrepareError(str(error)) from error
+
+    work.mkdir(parents=True, exist_ok=True)
+    state = PrepareState(work)
+    outcomes: list[StepOutcome] = []
+    splits_dir = work / "splits"
+
+    # --- splits: the only step that reads DATA ---------------------------------------------------
+    split_key: dict[str, Any] = {"data": str(data), "stamp": data_stamp(data), "mode": mode}
+    if mode == "random":
+        split_key["seed"] = options.seed
+    if mode == "world" and world_file is not None:
+        split_key["splits_file"] = file_sha256(world_file)
+
+    def make_splits() -> dict[str, Any]:
+        rule: SplitRule
+        if mode == "world" and world_file is not None:
+            rule = rule_from_splits_file(world_file)
+        elif mode == "random":
+            from training.prepare.splits import RandomSplit
+
+            rule = RandomSplit(options.seed)
+        else:
+            tweets, _ = read_data(data)
+            rule = rule_from_days(distinct_days(_progress("scanning days", verbose)(tweets)))
+        tweets, report = read_data(data)
+        counts, fingerprints = write_splits(tweets, rule, splits_dir, _progress("splitting", verbose))
+        if report is not None and verbose:
+            echo(report.summary(max_listed=5))
+        if counts.tweets["train"] == 0:
+            raise PrepareError("the training split is empty: nothing to prepare")
+        return {
+            "rule": rule.describe(),
+            "tweets": counts.tweets,
+            "unassigned": counts.unassigned,
+            "duplicates": counts.duplicates,
+            "fingerprints": fingerprints,
+            "read_report": _report_json(report),
+        }
+
+    try:
+        split_files = [split_path(splits_dir, s) for s in SPLITS]
+        splits = state.run("splits", split_key, split_files, make_splits, echo)
+    except (ValueError, OSError) as error:  # SplitError and unreadable data
+        raise PrepareError(str(error)) from error
+    outcomes.append(splits)
+    fingerprints: dict[str, str] = splits.info["fingerprints"]
+    train_fp = fingerprints["train"]
+
+    def train_tweets(desc: str) -> Iterator[Tweet]:
+        return read_split(splits_dir, "train", desc=desc if verbose else None)
+
+    # --- vocabulary --------------------------------------------------------------------------------
+    def make_vocab() -> dict[str, Any]:
+        vocab = Vocabulary.build((t.text for t in train_tweets("vocabulary") if t.text),
+                                 min_count=options.min_count)
+        vocab.save(work / "vocab.json")
+        return {"size": len(vocab)}
+
+    outcomes.append(state.run("vocab", {"train": train_fp, "min_count": options.min_count},
+                              [work / "vocab.json"], make_vocab, echo))
+
+    # --- word vectors --------------------------------------------------------------------------------
+    outcomes.append(_word_vectors_step(state, work, options, dims, train_fp, train_tweets, echo))
+
+    # --- user vectors --------------------------------------------------------------------------------
+    from training.prepare.user_graph import Node2VecParams, build_user_vectors
+
+    params = Node2VecParams(dim=dims.user_dim, walk_length=options.walk_length, window=options.walk_window,
+                            walks_per_node=options.walks_per_node, seed=options.seed)
+
+    def make_users() -> dict[str, Any]:
+        return build_user_vectors(train_tweets("mention graph"), params, work / "user_vectors.safetensors",
+                                  work / "user_ids.json", verbose=verbose)
+
+    outcomes.append(state.run("user_vectors", {"train": train_fp, "node2vec": vars(params)},
+                              [work / "user_vectors.safetensors", work / "user_ids.json"], make_users, echo))
+
+    # --- places ------------------------------------------------------------------------------------
+    from training.prepare.places import sample_places, write_places
+
+    def make_places() -> dict[str, Any]:
+        places = sample_places(train_tweets("places"), dims.place_neighbours, seed=options.seed)
+        write_places(places, work / "places.json")
+        return {"places": len(places), "city": sum(1 for p in places.values() if p.type == "city")}
+
+    outcomes.append(state.run("places", {"train": train_fp, "M": dims.place_neighbours, "seed": options.seed},
+                              [work / "places.json"], make_places, echo))
+
+    # --- image features ----------------------------------------------------------------------------
+    outcomes.append(_image_step(state, work, options, dims, fingerprints, echo))
+
+    manifest = _summarise(state, data, mode, options, dims, outcomes)
+    return PrepareResult(work, manifest, outcomes)
+
+
+def _word_vectors_step(
+    state: PrepareState,
+    work: Path,
+    options: PrepareOptions,
+    dims: ResolvedDims,
+    train_fp: str,
+    train_tweets: Callable[[str], Iterator[Tweet]],
+    echo: Callable[[str], None],
+) -> StepOutcome:
+    from training.prepare.word_vectors import WordVectorError, copy_pretrained, train_word_vectors
+
+    out = work / "word_vectors.bin"
+    key: dict[str, Any]
+    if options.word_vectors is not None:
+        source = options.word_vectors.resolve()
+        stat = source.stat()
+        key = {"pretrained": str(source), "size": stat.st_size, "mtime": stat.st_mtime_ns,
+               "dim": dims.word_dim}
+
+        def work_fn() -> dict[str, Any]:
+            return copy_pretrained(source, out, dims.word_dim)
+    else:
+        key = {"train": train_fp, "dim": dims.word_dim, "epochs": options.word_epochs,
+               "min_count": options.min_count}
+
+        def work_fn() -> dict[str, Any]:
+            return train_word_vectors(train_tweets("word corpus"), out, dims.word_dim,
+                                      epochs=options.word_epochs, min_count=options.min_count,
+                                      threads=options.threads, verbose=options.verbose)
+    try:
+        return state.run("word_vectors", key, [out], work_fn, echo)
+    except WordVectorError as error:
+        raise PrepareError(str(error)) from error
+
+
+def _image_step(
+    state: PrepareState,
+    work: Path,
+    options: PrepareOptions,
+    dims: ResolvedDims,
+    fingerprints: dict[str, str],
+    echo: Callable[[str], None],
+) -> StepOutcome:
+    from training.prepare.image_features import compute_features, image_items, images_stamp
+
+    features_dir = work / "image_features"
+    items = {s: image_items(read_split(work / "splits", s)) for s in SPLITS}
+    counts = {s: len(v) for s, v in items.items()}
+    if dims.image_encoder not in RESNET_ENCODERS:
+        # The small CNN learns from pixels during training; stale ResNet features would only mislead.
+        if features_dir.exists():
+            shutil.rmtree(features_dir)
+        state.steps.pop("image_features", None)
+        state.save()
+        echo(f"[image_features] not needed ({dims.image_encoder} reads pixels during training)")
+        return StepOutcome("image_features", True, 0.0, {"with_image": counts, "not_needed": True})
+
+    key = {"splits": fingerprints, "encoder": dims.image_encoder, "image_size": dims.image_size,
+           "images": images_stamp(item for s in SPLITS for item in items[s])}
+    outputs = [features_dir / f"{s}{suffix}" for s in SPLITS for suffix in (".npy", "_ids.json")]
+
+    def work_fn() -> dict[str, Any]:
+        result = compute_features(items, dims.image_encoder, dims.image_size, features_dir,
+                                  batch_size=options.batch_size, device=options.device,
+                                  threads=options.threads, verbose=options.verbose)
+        result["with_image"] = counts
+        return result
+
+    return state.run("image_features", key, outputs, work_fn, echo)
+
+
+def _report_json(report: Any) -> Any:
+    """The readers' ReadReport in a few numbers (its per-record list stays out of prepare.json)."""
+    if report is None:
+        return None
+    return {
+        "tweets": int(report.tweets),
+        "by_format": dict(report.tweets_by_format),
+        "skipped": int(report.skipped_count),
+        "skipped_by_kind": dict(report.skipped_by_kind),
+        "files": len(report.files_read),
+    }
+
+
+def _summarise(
+    state: PrepareState,
+    data: Path,
+    mode: str,
+    options: PrepareOptions,
+    dims: ResolvedDims,
+    outcomes: list[StepOutcome],
+) -> dict[str, Any]:
+    info = {o.name: o.info for o in outcomes}
+    image_info = info.get("image_features", {})
+    images: dict[str, int] = dict(image_info.get("with_image", {}))
+    if "splits" in image_info:
+        images = {s: int(c["features"]) for s, c in image_info["splits"].items()}
+    state.data.update({
+        "data": str(data),
+        "work": str(state.work),
+        "split": mode,
+        "split_rule": info["splits"]["rule"],
+        "seed": options.seed,
+        "config": options.config,
+        "word_dim": dims.word_dim,
+        "user_dim": dims.user_dim,
+        "image_encoder": dims.image_encoder,
+        "image_size": dims.image_size,
+        "place_neighbours": dims.place_neighbours,
+        "min_count": options.min_count,
+        "fingerprints": info["splits"]["fingerprints"],
+        "counts": {
+            "tweets": info["splits"]["tweets"],
+            "unassigned": info["splits"]["unassigned"],
+            "duplicates": info["splits"]["duplicates"],
+            "vocab": info["vocab"]["size"],
+            "users_in_graph": info["user_vectors"]["users"],
+            "mention_edges": info["user_vectors"]["edges"],
+            "places": info["places"]["places"],
+            "images": images,
+        },
+        "options": options.to_json(),
+        "timings": {o.name: {"seconds": round(o.seconds, 3), "skipped": o.skipped,
+                             "not_needed": bool(o.info.get("not_needed"))} for o in outcomes},
+    })
+    state.save()
+    return state.data

@@ -1,0 +1,180 @@
+"""Train / validation / test assignment of tweets and the split files every later step reads.
+
+Three rules: the synthetic world's own ``splits.json`` (days listed per split), the paper's date
+split (the last day is test, the one before validation, the rest training), and a seeded random
+80/10/10 split keyed on a hash of the tweet id, so a tweet lands in the same split whatever order
+or subset of the data it is read in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tqdm import tqdm
+
+from model.record import Tweet
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+SplitMode = Literal["auto", "date", "random", "world"]
+SPLITS_FILE = "splits.json"
+
+
+class SplitError(ValueError):
+    """The data cannot be split as asked."""
+
+
+@dataclass(frozen=True)
+class DaySplit:
+    """Split by calendar day: every listed day belongs to exactly one split."""
+
+    days: dict[str, str]  # "YYYY-MM-DD" -> split name
+
+    def assign(self, tweet: Tweet) -> str | None:
+        day = tweet.day
+        return self.days.get(day) if day else None
+
+    def describe(self) -> dict[str, Any]:
+        by_split: dict[str, list[str]] = {name: [] for name in SPLITS}
+        for day, name in sorted(self.days.items()):
+            by_split[name].append(day)
+        return {"method": "date", **by_split}
+
+
+@dataclass(frozen=True)
+class RandomSplit:
+    """Seeded 80/10/10 split on a hash of the tweet id (stable across runs and orders)."""
+
+    seed: int
+    fractions: tuple[float, float] = (0.8, 0.9)  # cumulative: train below 0.8, val below 0.9
+
+    def assign(self, tweet: Tweet) -> str:
+        digest = hashlib.sha256(f"{self.seed}:{tweet.id}".encode()).digest()
+        u = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+        if u < self.fractions[0]:
+            return "train"
+        return "val" if u < self.fractions[1] else "test"
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": "random", "seed": self.seed, "fractions": [0.8, 0.1, 0.1]}
+
+
+SplitRule = DaySplit | RandomSplit
+
+
+def world_splits_file(data: Path) -> Path | None:
+    """The synthetic world's ``splits.json`` when DATA is a directory that has one."""
+    candidate = data / SPLITS_FILE
+    return candidate if data.is_dir() and candidate.is_file() else None
+
+
+def rule_from_splits_file(path: Path) -> DaySplit:
+    """The split a synthetic world ships: {"method": "date", "train": [days], "val": [...], "test": [...]}."""
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(obj, dict) or obj.get("method") != "date":
+        raise SplitError(
+            f"{path}: expected {{'method': 'date', 'train': [...], 'val': [...], 'test': [...]}}")
+    days: dict[str, str] = {}
+    for name in SPLITS:
+        listed = obj.get(name)
+        if not isinstance(listed, list) or not listed or not all(isinstance(d, str) for d in listed):
+            raise SplitError(f"{path}: '{name}' must be a non-empty list of YYYY-MM-DD days")
+        for day in listed:
+            if day in days:
+                raise SplitError(f"{path}: day {day} is listed in both '{days[day]}' and '{name}'")
+            days[day] = name
+    return DaySplit(days)
+
+
+def rule_from_days(days: Iterable[str]) -> DaySplit:
+    """The paper's date split: last day test, the day before validation, all earlier days training."""
+    ordered = sorted(set(days))
+    if len(ordered) < 3:
+        raise SplitError(
+            f"a date split needs tweets from at least 3 distinct days (train, val, test), "
+            f"found {len(ordered)}: {', '.join(ordered) or 'none'}. Use --split random --seed S instead."
+        )
+    assignment = dict.fromkeys(ordered[:-2], "train")
+    assignment[ordered[-2]] = "val"
+    assignment[ordered[-1]] = "test"
+    return DaySplit(assignment)
+
+
+def distinct_days(tweets: Iterable[Tweet]) -> set[str]:
+    return {day for t in tweets if (day := t.day)}
+
+
+@dataclass
+class SplitCounts:
+    tweets: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
+    unassigned: int = 0  # no date under a date split, or a day outside the listed ones
+    duplicates: int = 0  # same tweet id seen again (first copy kept)
+
+
+def write_splits(
+    tweets: Iterable[Tweet],
+    rule: SplitRule,
+    out_dir: Path,
+    progress: Callable[[Iterable[Tweet]], Iterator[Tweet]] | None = None,
+) -> tuple[SplitCounts, dict[str, str]]:
+    """Stream ``tweets`` into out_dir/{train,val,test}.jsonl; returns counts and each file's sha256.
+
+    Lines are the flat form with absolute image paths and sorted keys, so the fingerprint of a split
+    depends on its content only. Files are written under a temporary name and renamed at the end,
+    so an interrupted run never leaves a half split that looks finished.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = SplitCounts()
+    hashes = {name: hashlib.sha256() for name in SPLITS}
+    seen: set[str] = set()
+    temp = {name: out_dir / f".{name}.jsonl.tmp" for name in SPLITS}
+    handles = {name: temp[name].open("w", encoding="utf-8") for name in SPLITS}
+    try:
+        stream = progress(tweets) if progress else tweets
+        for tweet in stream:
+            if tweet.id in seen:
+                counts.duplicates += 1
+                continue
+            seen.add(tweet.id)
+            name = rule.assign(tweet)
+            if name is None:
+                counts.unassigned += 1
+                continue
+            line = json.dumps(tweet.to_flat(), ensure_ascii=False, sort_keys=True) + "\n"
+            handles[name].write(line)
+            hashes[name].update(line.encode("utf-8"))
+            counts.tweets[name] += 1
+    finally:
+        for handle in handles.values():
+            handle.close()
+    for name in SPLITS:
+        temp[name].replace(split_path(out_dir, name))
+    return counts, {name: h.hexdigest() for name, h in hashes.items()}
+
+
+def split_path(splits_dir: Path, name: str) -> Path:
+    return splits_dir / f"{name}.jsonl"
+
+
+def read_split(splits_dir: Path, name: str, desc: str | None = None) -> Iterator[Tweet]:
+    """Stream the tweets of one split file (written by write_splits)."""
+    path = split_path(splits_dir, name)
+    with path.open(encoding="utf-8") as handle:
+        lines: Iterable[str] = handle
+        if desc is not None:
+            lines = tqdm(handle, desc=desc, unit=" tweets", leave=False)
+        for line in lines:
+            if line.strip():
+                yield Tweet.from_flat(json.loads(line))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
