@@ -1,0 +1,24 @@
+"""FastAPI dependencies: how routes reach the settings and the embedding service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.service import EmbeddingService
+from app.settings import Settings
+
+
+def get_service(request: Request) -> EmbeddingService:
+    service: EmbeddingService = request.app.state.service
+    return service
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ServiceDep = Annotated[EmbeddingService, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

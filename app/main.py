@@ -1,0 +1,108 @@
+"""The app factory: ``create_app(settings)`` builds one independent service (its own metrics
+registry, cache, store and batcher), which is what lets tests run many apps in one process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.auth import BearerAuthMiddleware
+from app.backend import Backend
+from app.errors import install_error_handlers
+from app.metrics import ServiceMetrics
+from app.middleware import BodyLimitMiddleware, MetricsMiddleware
+from app.routes import embed, heads, ops, users
+from app.schemas import EmbedRequest
+from app.service import EmbeddingService
+from app.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Multimodal tweet embeddings (Rivas et al. 2022): one joint space for a tweet's text, image,
+hashtags, location and user, and the heads built on it (hashtag recommendation, location prediction,
+bot detection, retrieval). Every error is `{"error": {"type": ..., "message": ...}}`."""
+
+
+def default_backend_factory(settings: Settings) -> Callable[[], Backend]:
+    def load() -> Backend:
+        if settings.fake_backend:
+            from app.fake_backend import FakeBackend
+
+            return FakeBackend(delay_s=settings.fake_delay_ms / 1000.0)
+        from app.model_backend import ModelBackend
+
+        assert settings.checkpoint is not None  # Settings validation guarantees it
+        return ModelBackend.load(settings.checkpoint, device=settings.device, fp16=settings.fp16)
+
+    return load
+
+
+def create_app(
+    settings: Settings | None = None,
+    backend: Backend | Callable[[], Backend] | None = None,
+    load_before_serving: bool = False,
+) -> FastAPI:
+    """A service for ``settings`` (default: from the environment). ``backend`` overrides what is
+    served: an instance (tests) or a zero-argument loader run in a worker thread at start-up.
+    ``load_before_serving`` makes start-up wait for the load (no 503 window), for test harnesses."""
+    settings = settings or load_settings()
+    if backend is None:
+        loader = default_backend_factory(settings)
+    elif callable(backend) and not hasattr(backend, "embed"):
+        loader = backend
+    else:
+        instance: Backend = backend  # type: ignore[assignment]
+
+        def loader() -> Backend:
+            return instance
+
+    metrics = ServiceMetrics()
+    service = EmbeddingService(settings, metrics, loader)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        if load_before_serving:
+            await service.wait_loaded()
+        try:
+            yield
+        finally:
+            # Uvicorn has stopped accepting and drained open requests by now; finish queued batches.
+            await service.stop()
+
+    app = FastAPI(title="tweetembed", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service = service
+    install_error_handlers(app)
+    for module in (embed, heads, users, ops):
+        app.include_router(module.router)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, multipart_paths=frozenset({"/embed"})
+    )
+    app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            # /embed reads its body itself (JSON or multipart), so its model is registered here.
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            body = EmbedRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in body.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components["EmbedRequest"] = body
+            if settings.api_keys:
+                schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+                schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,119 @@
+"""Request-level guards and measurements that must run before FastAPI parses a body:
+the body-size limit, the content-type check, and per-endpoint metrics."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import error_response
+from app.metrics import ServiceMetrics
+
+BODY_METHODS: frozenset[str] = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class BodyLimitMiddleware:
+    """Reads the whole body up to ``max_bytes`` (413 past it) and replays it to the app.
+
+    Reading it here, rather than trusting Content-Length alone, also covers chunked uploads;
+    the buffer is bounded by the limit. JSON bodies need a JSON content type, and multipart is
+    accepted only on ``multipart_paths``: anything else is a 415 before any parsing.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, multipart_paths: frozenset[str]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.multipart_paths = multipart_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body:
+            ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+            is_json = ctype == "application/json" or (
+                ctype.startswith("application/") and ctype.endswith("+json")
+            )
+            is_multipart = ctype == "multipart/form-data" and scope["path"] in self.multipart_paths
+            if not (is_json or is_multipart):
+                allowed = "application/json" + (
+                    " or multipart/form-data" if scope["path"] in self.multipart_paths else ""
+                )
+                response = error_response(
+                    "unsupported_media_type",
+                    f"Content-Type {ctype or '(none)'!r} not accepted here; send {allowed}",
+                )
+                await response(scope, receive, send)
+                return
+
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response("body_too_large", f"request body exceeds {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class MetricsMiddleware:
+    """Counts and times every request under its route template (``/bot-score/{user}``), so that
+    user ids never become label values."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)

@@ -1,0 +1,110 @@
+"""The Backend over a trained checkpoint: model.embedder.TweetEmbedder plus model.heads.load_heads.
+
+model/ is imported inside ``load`` so that the service (and its tests on the FakeBackend) import
+without torch or a checkpoint; this is also the one place that knows DESIGN.md's inference API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from app.backend import HEAD_NAMES, EmbeddingResult, PlaceGuessOut
+from model.record import Tweet
+
+
+class ModelBackend:
+    kind = "model"
+
+    def __init__(self, embedder: Any, heads: Any, path: Path) -> None:
+        self.embedder = embedder
+        self.heads = heads
+        self.path = path
+        self.components: tuple[str, ...] = tuple(embedder.config.components)
+        self.dim = int(embedder.config.dim)
+        self.checkpoint_digest = str(embedder.checkpoint_digest)
+
+    @classmethod
+    def load(cls, path: Path, device: str = "auto", fp16: bool = False) -> ModelBackend:
+        """Load the checkpoint (its manifest verified by the loaders) and every head it has."""
+        from model.embedder import TweetEmbedder
+        from model.heads.loader import load_heads
+
+        embedder = TweetEmbedder.load(path, device=device, fp16=fp16)
+        heads = load_heads(path)
+        return cls(embedder, heads, path)
+
+    def _model_batch(self, batch: EmbeddingResult) -> Any:
+        # The heads are typed on the model's EmbeddingBatch; the service's rows may come from the cache.
+        from model.embedding_batch import EmbeddingBatch
+
+        return EmbeddingBatch(components=batch.components, present=batch.present, average=batch.average)
+
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[Image.Image | None]) -> EmbeddingResult:
+        out = self.embedder.embed(list(tweets), list(images))
+        return EmbeddingResult(
+            components={c: np.asarray(v, np.float32) for c, v in out.components.items()},
+            present={c: np.asarray(p, bool) for c, p in out.present.items()},
+            average=np.asarray(out.average, np.float32),
+        )
+
+    def heads_available(self) -> dict[str, bool]:
+        return {name: getattr(self.heads, name, None) is not None for name in HEAD_NAMES}
+
+    def recommend_hashtags(
+        self, batch: EmbeddingResult, k: int, exclude: list[set[str]] | None
+    ) -> list[list[tuple[str, float]]]:
+        result = self.heads.hashtags.recommend(self._model_batch(batch), k, exclude_own=exclude)
+        return [[(str(tag), float(score)) for tag, score in row] for row in result]
+
+    def predict_location(
+        self, batch: EmbeddingResult, profile_locations: Sequence[str | None], k: int
+    ) -> list[list[PlaceGuessOut]]:
+        n = len(batch)
+        profile = np.zeros((n, self.dim), np.float32)  # (N, dim)
+        profile_present = np.zeros(n, bool)  # (N,)
+        rows = [i for i, text in enumerate(profile_locations) if text and text.strip()]
+        if rows:
+            profile[rows] = self.embedder.embed_texts([profile_locations[i] for i in rows])  # (R, dim)
+            profile_present[rows] = True
+        guesses = self.heads.location.predict(self._model_batch(batch), profile, profile_present, k)
+        return [
+            [
+                PlaceGuessOut(
+                    str(g.place_id),
+                    str(g.name),
+                    float(g.probability),
+                    None if g.lat is None else float(g.lat),
+                    None if g.lon is None else float(g.lon),
+                )
+                for g in row
+            ]
+            for row in guesses
+        ]
+
+    @property
+    def bot_threshold(self) -> float:
+        return float(self.heads.bots.threshold)
+
+    @property
+    def bot_recent_tweets(self) -> int:
+        return int(self.heads.bots.n_recent)
+
+    def bot_scores(self, user_tweet_averages: list[np.ndarray]) -> np.ndarray:
+        return np.asarray(self.heads.bots.score(user_tweet_averages), np.float64)
+
+    def search(self, index: str, queries: list[np.ndarray], k: int) -> list[list[tuple[str, float]]]:
+        head = self.heads.image_index if index == "image" else self.heads.text_index
+        return [[(str(i), float(s)) for i, s in row] for row in head.search(queries, k)]
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "config": self.embedder.config.to_json(),
+            "device": str(self.embedder.device),
+            "fp16": bool(getattr(self.embedder, "fp16", False)),
+            "checkpoint": str(self.path),
+        }

@@ -1,0 +1,141 @@
+"""Endpoints answered by the checkpoint's heads: hashtags, location, retrieval."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from app.backend import EmbeddingResult
+from app.deps import ServiceDep, SettingsDep
+from app.routes import COMMON_ERRORS, error_responses
+from app.schemas import (
+    HashtagRequest,
+    HashtagResponse,
+    HashtagResult,
+    HashtagScore,
+    LocationRequest,
+    LocationResponse,
+    LocationResult,
+    PlaceGuess,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+    TweetsIn,
+)
+from app.service import EmbeddingService
+from app.settings import Settings
+from app.tweets import TweetInput, check_batch, check_k, decode_items, field_names
+
+router = APIRouter(tags=["heads"])
+
+
+async def _embed_request(
+    body: TweetsIn, service: EmbeddingService, settings: Settings
+) -> tuple[list[TweetInput], EmbeddingResult]:
+    items = body.items()
+    check_batch(len(items), settings)
+    service.require_backend()
+    inputs = await run_in_threadpool(
+        decode_items, items, field_names(len(items), body.tweet is not None), settings
+    )
+    return inputs, await service.embed(inputs)
+
+
+@router.post(
+    "/recommend-hashtags",
+    response_model=HashtagResponse,
+    responses=error_responses(*COMMON_ERRORS),
+    summary="Top-k hashtags for each tweet",
+)
+async def recommend_hashtags(
+    body: HashtagRequest, service: ServiceDep, settings: SettingsDep
+) -> HashtagResponse:
+    check_k(body.k, settings)
+    backend = service.require_head("hashtags")
+    inputs, batch = await _embed_request(body, service, settings)
+    exclude = [set(it.tweet.hashtags) for it in inputs] if body.exclude_own else None
+    ranked = await service.run_head(backend.recommend_hashtags, batch, body.k, exclude)
+    return HashtagResponse(
+        results=[
+            HashtagResult(id=it.tweet.id, hashtags=[HashtagScore(hashtag=t, score=s) for t, s in row])
+            for it, row in zip(inputs, ranked, strict=True)
+        ]
+    )
+
+
+@router.post(
+    "/predict-location",
+    response_model=LocationResponse,
+    responses=error_responses(*COMMON_ERRORS),
+    summary="Top-k places for each tweet (user_location is the author's profile location)",
+)
+async def predict_location(
+    body: LocationRequest, service: ServiceDep, settings: SettingsDep
+) -> LocationResponse:
+    check_k(body.k, settings)
+    backend = service.require_head("location")
+    inputs, batch = await _embed_request(body, service, settings)
+    profiles = [it.tweet.user_location for it in inputs]
+    guesses = await service.run_head(backend.predict_location, batch, profiles, body.k)
+    return LocationResponse(
+        results=[
+            LocationResult(
+                id=it.tweet.id,
+                places=[
+                    PlaceGuess(
+                        place_id=g.place_id, name=g.name, probability=g.probability, lat=g.lat, lon=g.lon
+                    )
+                    for g in row
+                ],
+            )
+            for it, row in zip(inputs, guesses, strict=True)
+        ]
+    )
+
+
+async def _search(
+    index: str, body: SearchRequest, service: EmbeddingService, settings: Settings
+) -> SearchResponse:
+    check_k(body.k, settings)
+    backend = service.require_head(f"{index}_index")
+    inputs, batch = await _embed_request(body, service, settings)
+    wanted = [c for c in backend.components if body.components is None or c in body.components]
+    queries = []
+    for i in range(len(inputs)):
+        rows = [batch.components[c][i] for c in wanted if batch.present[c][i]]
+        queries.append(np.stack(rows) if rows else np.zeros((0, backend.dim), np.float32))  # (m_i, dim)
+    asked = [i for i, q in enumerate(queries) if len(q)]
+    found = (
+        await service.run_head(backend.search, index, [queries[i] for i in asked], body.k) if asked else []
+    )
+    hits: list[list[tuple[str, float]]] = [[] for _ in inputs]
+    for i, row in zip(asked, found, strict=True):
+        hits[i] = row
+    return SearchResponse(
+        results=[
+            SearchResult(id=it.tweet.id, hits=[SearchHit(id=h, score=s) for h, s in row])
+            for it, row in zip(inputs, hits, strict=True)
+        ]
+    )
+
+
+@router.post(
+    "/search/images",
+    response_model=SearchResponse,
+    responses=error_responses(*COMMON_ERRORS),
+    summary="Training-set images nearest to each tweet (best over the tweet's components)",
+)
+async def search_images(body: SearchRequest, service: ServiceDep, settings: SettingsDep) -> SearchResponse:
+    return await _search("image", body, service, settings)
+
+
+@router.post(
+    "/search/texts",
+    response_model=SearchResponse,
+    responses=error_responses(*COMMON_ERRORS),
+    summary="Training-set texts nearest to each tweet (best over the tweet's components)",
+)
+async def search_texts(body: SearchRequest, service: ServiceDep, settings: SettingsDep) -> SearchResponse:
+    return await _search("text", body, service, settings)

@@ -1,0 +1,77 @@
+"""The per-user recent-tweet store and the bot score computed from it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from app.deps import ServiceDep, SettingsDep
+from app.errors import ApiError
+from app.routes import COMMON_ERRORS, error_responses
+from app.schemas import BotScoreResponse, StoreRequest, StoreResponse
+from app.tweets import check_batch, decode_items, field_names
+
+router = APIRouter(tags=["users"])
+
+UserId = Annotated[
+    str, Path(min_length=1, max_length=128, description="The user id tweets were stored under.")
+]
+
+
+@router.get(
+    "/bot-score/{user}",
+    response_model=BotScoreResponse,
+    responses=error_responses(401, 404, 422, 503),
+    summary="Bot score of a user from their stored recent tweets",
+)
+async def bot_score(
+    user: UserId,
+    service: ServiceDep,
+    n: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=10_000,
+            description="Use at most the last n tweets (default: what the bot head was fitted on).",
+        ),
+    ] = None,
+) -> BotScoreResponse:
+    backend = service.require_head("bots")
+    limit = min(n or backend.bot_recent_tweets, service.settings.store_max_tweets)
+    averages = await service.recent_averages(user, limit)  # (n_u, dim)
+    scores = await service.run_head(backend.bot_scores, [averages])
+    score = min(1.0, max(0.0, float(scores[0])))
+    threshold = backend.bot_threshold
+    return BotScoreResponse(
+        user=user,
+        score=score,
+        label="bot" if score >= threshold else "human",
+        threshold=threshold,
+        tweets_used=int(averages.shape[0]),
+    )
+
+
+@router.post(
+    "/users/{user}/tweets",
+    status_code=201,
+    response_model=StoreResponse,
+    responses=error_responses(*COMMON_ERRORS),
+    summary="Store tweets as the user's recent tweets (embedded for /bot-score, nothing returned)",
+)
+async def store_tweets(
+    user: UserId, body: StoreRequest, service: ServiceDep, settings: SettingsDep
+) -> StoreResponse:
+    check_batch(len(body.tweets), settings)
+    service.require_backend()
+    fields = field_names(len(body.tweets), False)
+    for field, tweet in zip(fields, body.tweets, strict=True):
+        if tweet.user_id is not None and str(tweet.user_id) != user:
+            raise ApiError(
+                "validation_error", f"{field}.user_id: {tweet.user_id!r} is not the path's user {user!r}"
+            )
+    inputs = await run_in_threadpool(decode_items, body.tweets, fields, settings, None, user)
+    result = await service.embed(inputs)
+    total = await service.store_tweets(user, inputs, result.average)
+    return StoreResponse(user=user, stored=len(inputs), total=total)

@@ -1,0 +1,259 @@
+"""The embedding service: backend + micro-batcher + cache + recent-tweet store, one per app.
+
+Routes reach it through app/deps.py. The backend loads in a worker thread after start-up, so
+/health answers at once and /ready says 503 until the checkpoint and its heads are in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+
+from app.backend import Backend, EmbeddingResult, EmbeddingRow, average_of
+from app.batching import BatcherClosedError, MicroBatcher, QueueFullError
+from app.cache import ABSENT, EmbeddingCache, MemoryCache, NoCache, RedisCache, cache_key
+from app.errors import ApiError
+from app.metrics import ServiceMetrics
+from app.redis_link import RedisLink
+from app.settings import Settings
+from app.store import MemoryStore, RecentTweetStore, RedisStore, StoredTweet, StoreUnavailableError
+from app.tweets import TweetInput
+from model.record import RecordError, Tweet
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def component_contents(item: TweetInput) -> dict[str, bytes]:
+    """The raw content of each component the tweet has; what the cache key hashes."""
+    tweet = item.tweet
+    out: dict[str, bytes] = {}
+    if tweet.text:
+        out["text"] = tweet.text.encode("utf-8")
+    if item.image is not None:
+        out["image"] = item.image.digest.encode("ascii")
+    if tweet.hashtags:
+        out["hashtags"] = "\x1f".join(tweet.hashtags).encode("utf-8")
+    if tweet.place_id:
+        out["location"] = tweet.place_id.encode("utf-8")
+    if tweet.user_id:
+        out["user"] = tweet.user_id.encode("utf-8")
+    return out
+
+
+class EmbeddingService:
+    def __init__(
+        self, settings: Settings, metrics: ServiceMetrics, load_backend: Callable[[], Backend]
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._load_backend = load_backend
+        self.backend: Backend | None = None
+        self.load_error: str | None = None
+        self.redis: RedisLink | None = None
+        self.cache: EmbeddingCache = NoCache()
+        self.store: RecentTweetStore = MemoryStore(settings.store_max_tweets, settings.store_max_users)
+        self._loading: asyncio.Task[None] | None = None
+        self._make_workers()
+
+    def _make_workers(self) -> None:
+        # One thread for forward passes (torch parallelises inside), one for heads and profile texts.
+        # Made afresh on every start: an app may be started again after a shutdown (test clients do).
+        s = self.settings
+        self._forward_pool = ThreadPoolExecutor(1, thread_name_prefix="forward")
+        self._heads_pool = ThreadPoolExecutor(1, thread_name_prefix="heads")
+        self.batcher: MicroBatcher[TweetInput, EmbeddingRow] = MicroBatcher(
+            self._forward,
+            self._forward_pool,
+            s.batch_max_size,
+            s.batch_max_wait_ms,
+            s.queue_max,
+            on_batch=self.metrics.observe_batch,
+            on_depth=self.metrics.queue_depth.set,
+        )
+        self._stopped = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        if self._stopped:
+            self._make_workers()
+        if s.redis_url:
+            self.redis = RedisLink(s.redis_url, s.redis_timeout_s, s.redis_retry_s)
+            if not await self.redis.ping():
+                log.warning(
+                    "redis at %s not reachable at start; cache bypassed and store 503 until it is",
+                    s.redis_url,
+                )
+            self.store = RedisStore(self.redis, s.store_max_tweets)
+            if s.cache_enabled:
+                self.cache = RedisCache(self.redis, s.cache_ttl_s)
+        elif s.cache_enabled:
+            self.cache = MemoryCache(s.cache_max_entries)
+        self.batcher.start()
+        if self.backend is None:
+            self.load_error = None
+            self._loading = asyncio.get_running_loop().create_task(self._load(), name="load-backend")
+
+    async def _load(self) -> None:
+        try:
+            backend = await asyncio.get_running_loop().run_in_executor(self._forward_pool, self._load_backend)
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.error("loading the checkpoint failed: %s", self.load_error)
+            return
+        self.backend = backend
+        self.metrics.ready.set(1)
+        log.info(
+            "ready: %s backend, dim %d, components %s",
+            backend.kind,
+            backend.dim,
+            ",".join(backend.components),
+        )
+
+    async def wait_loaded(self) -> None:
+        if self._loading is not None:
+            await self._loading
+
+    async def stop(self) -> None:
+        """Finish every queued forward pass, then release threads and connections."""
+        await self.batcher.close()
+        if self._loading is not None:
+            await self._loading
+        self._forward_pool.shutdown(wait=True)
+        self._heads_pool.shutdown(wait=True)
+        self._stopped = True
+        if self.redis is not None:
+            await self.redis.close()
+            self.redis = None
+
+    # --- access -------------------------------------------------------------------------------
+    def require_backend(self) -> Backend:
+        if self.backend is None:
+            detail = (
+                f"loading failed: {self.load_error}" if self.load_error else "the checkpoint is still loading"
+            )
+            raise ApiError("not_ready", detail, headers={"Retry-After": "5"})
+        return self.backend
+
+    def require_head(self, name: str) -> Backend:
+        backend = self.require_backend()
+        if not backend.heads_available().get(name, False):
+            raise ApiError(
+                "head_unavailable", f"this checkpoint has no '{name}' head (run `tweetembed build-heads`)"
+            )
+        return backend
+
+    async def run_head(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a head on the heads thread, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._heads_pool, fn, *args)
+
+    # --- embedding ----------------------------------------------------------------------------
+    def _forward(self, items: list[TweetInput]) -> list[EmbeddingRow]:
+        backend = self.require_backend()
+        result = backend.embed(
+            [it.tweet for it in items], [it.image.image if it.image else None for it in items]
+        )
+        return [result.row(i) for i in range(len(items))]
+
+    async def embed(self, items: list[TweetInput]) -> EmbeddingResult:
+        """Every component of every tweet: cached components are reused, the rest batched with others."""
+        backend = self.require_backend()
+        components, dim, digest = backend.components, backend.dim, backend.checkpoint_digest
+        keyed = [
+            {
+                c: cache_key(digest, c, content)
+                for c, content in component_contents(it).items()
+                if c in components
+            }
+            for it in items
+        ]
+        flat_keys = [key for keys in keyed for key in keys.values()]
+        values = await self.cache.get_many(flat_keys)
+        cached = dict(zip(flat_keys, values, strict=True))
+        hits = sum(v is not None for v in values)
+        self.metrics.observe_cache(hits, len(values) - hits)
+
+        rows: list[EmbeddingRow | None] = []
+        misses: list[int] = []
+        for i, keys in enumerate(keyed):
+            found = {c: cached[k] for c, k in keys.items()}
+            if keys and all(v is not None for v in found.values()):
+                comps = {c: v for c, v in found.items() if v is not None and v.size}
+                present = {c: c in comps for c in components}
+                rows.append(EmbeddingRow(comps, present, average_of(comps, present, dim)))
+            else:
+                rows.append(None)
+                misses.append(i)
+
+        if misses:
+            try:
+                fresh = await self.batcher.submit([items[i] for i in misses])
+            except QueueFullError as exc:
+                self.metrics.queue_rejections.inc()
+                raise ApiError(
+                    "queue_full",
+                    f"too many tweets waiting for the model; retry in {exc.retry_after_s} s",
+                    headers={"Retry-After": str(exc.retry_after_s)},
+                ) from None
+            except BatcherClosedError:
+                raise ApiError("shutting_down", "the service is shutting down") from None
+            writes = []
+            for i, row in zip(misses, fresh, strict=True):
+                rows[i] = row
+                for c, key in keyed[i].items():
+                    writes.append((key, row.components[c] if row.present.get(c) else ABSENT))
+            await self.cache.put_many(writes)
+        return EmbeddingResult.from_rows([r for r in rows if r is not None], components, dim)
+
+    # --- recent-tweet store -------------------------------------------------------------------
+    async def store_tweets(self, user: str, items: list[TweetInput], averages: np.ndarray | None) -> int:
+        digest = self.backend.checkpoint_digest if self.backend is not None else None
+        entries = []
+        for i, item in enumerate(items):
+            record = item.tweet.with_image(None).to_flat()
+            avg = None if averages is None or not np.any(averages[i]) else averages[i]
+            entries.append(StoredTweet(record, avg, digest if avg is not None else None))
+        try:
+            return await self.store.append(user, entries)
+        except StoreUnavailableError as exc:
+            raise ApiError("store_unavailable", str(exc)) from None
+
+    async def recent_averages(self, user: str, n: int) -> np.ndarray:
+        """(n_u, dim) tweet averages of the user's last n stored tweets; re-embeds stale entries."""
+        backend = self.require_backend()
+        try:
+            stored = await self.store.recent(user, n)
+        except StoreUnavailableError as exc:
+            raise ApiError("store_unavailable", str(exc)) from None
+        if not stored:
+            raise ApiError(
+                "user_not_found",
+                f"no tweets stored for user '{user}' "
+                f"(store some with POST /users/{{user}}/tweets or POST /embed with store: true)",
+            )
+        fresh = [
+            s.average
+            for s in stored
+            if s.average is not None
+            and s.digest == backend.checkpoint_digest
+            and s.average.shape == (backend.dim,)
+        ]
+        stale: list[TweetInput] = []
+        for s in stored:
+            if s.average is None or s.digest != backend.checkpoint_digest:
+                try:
+                    stale.append(TweetInput(Tweet.from_flat(s.record)))
+                except RecordError:
+                    continue  # an image-only tweet embedded by another checkpoint: nothing left to embed
+        if stale:
+            result = await self.embed(stale)
+            fresh.extend(result.average[i] for i in range(len(result)) if np.any(result.average[i]))
+        if not fresh:
+            raise ApiError("user_not_found", f"no usable tweets stored for user '{user}'")
+        return np.stack(fresh).astype(np.float32)  # (n_u, dim)

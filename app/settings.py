@@ -1,0 +1,135 @@
+"""Service settings, read from the environment (prefix ``TWEETEMBED_``) and validated at start.
+
+Every limit the service enforces lives here so that one table in the README documents them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class SettingsError(ValueError):
+    """Settings that cannot start a service; the message names the variable and what is wrong."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TWEETEMBED_", extra="ignore", frozen=True)
+
+    # What to serve.
+    checkpoint: Path | None = Field(
+        None, description="Checkpoint directory (config.json, manifest.json, heads/)."
+    )
+    fake_backend: bool = Field(
+        False, description="Serve deterministic hash-based vectors instead of a model."
+    )
+    fake_delay_ms: float = Field(
+        0.0,
+        ge=0,
+        le=60_000,
+        description="Simulated forward-pass time of the fake backend (demos, shutdown tests).",
+    )
+    device: Device = Field("auto", description="auto picks cuda when available, else cpu.")
+    fp16: bool = Field(False, description="Half-precision forward passes; only on CUDA.")
+
+    # Redis; without a URL the cache and the recent-tweet store live in process.
+    redis_url: str | None = Field(None, description="redis://host:port/db for the cache and the store.")
+    redis_timeout_s: float = Field(0.5, gt=0, description="Socket timeout of every Redis call.")
+    redis_retry_s: float = Field(
+        2.0, ge=0, description="After a Redis failure the cache is bypassed this long."
+    )
+    cache_enabled: bool = Field(True, description="Cache component embeddings.")
+    cache_max_entries: int = Field(100_000, ge=1, description="In-process cache size (LRU).")
+    cache_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="Redis cache entry lifetime.")
+    store_max_tweets: int = Field(100, ge=1, le=10_000, description="Recent tweets kept per user (n).")
+    store_max_users: int = Field(100_000, ge=1, description="Users kept by the in-process store (LRU).")
+
+    # Micro-batching.
+    batch_max_size: int = Field(32, ge=1, le=4096, description="Most tweets in one forward pass.")
+    batch_max_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long a batch waits to fill up.")
+    queue_max: int = Field(512, ge=1, description="Tweets waiting for a forward pass; past it, 429.")
+
+    # Request limits.
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body.")
+    max_batch_tweets: int = Field(64, ge=1, description="Most tweets in one request.")
+    max_text_chars: int = Field(2_000, ge=1, description="Longest tweet text.")
+    max_hashtags: int = Field(30, ge=0, description="Most hashtags on one tweet.")
+    max_image_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest encoded image.")
+    max_image_pixels: int = Field(
+        25_000_000,
+        ge=1,
+        description="Largest image (width x height), checked from the header before decoding.",
+    )
+    max_k: int = Field(100, ge=1, description="Largest k for top-k endpoints.")
+
+    # Security.
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated bearer tokens; when set, every endpoint but "
+        "/health, /ready and the docs needs one.",
+    )
+
+    # Server (used by `tweetembed serve`).
+    graceful_shutdown_s: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long in-flight work may finish."
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_long_enough(cls, keys: list[str]) -> list[str]:
+        # Short keys are guessable; refusing them at start beats discovering it in production.
+        short = [k for k in keys if len(k) < 16]
+        if short:
+            raise ValueError(f"{len(short)} API key(s) shorter than 16 characters")
+        return keys
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if not self.fake_backend:
+            if self.checkpoint is None:
+                raise ValueError(
+                    "set TWEETEMBED_CHECKPOINT to a checkpoint directory "
+                    "(or TWEETEMBED_FAKE_BACKEND=1 for a model-free development server)"
+                )
+            if not self.checkpoint.is_dir():
+                raise ValueError(f"TWEETEMBED_CHECKPOINT: {self.checkpoint} is not a directory")
+            if not (self.checkpoint / "config.json").is_file():
+                raise ValueError(
+                    f"TWEETEMBED_CHECKPOINT: {self.checkpoint} has no config.json "
+                    "(not a `tweetembed train` output)"
+                )
+        if self.fp16 and self.device == "cpu":
+            raise ValueError("TWEETEMBED_FP16=1 needs a CUDA device (device is cpu)")
+        if self.max_image_bytes > self.max_body_bytes:
+            raise ValueError("TWEETEMBED_MAX_IMAGE_BYTES cannot exceed TWEETEMBED_MAX_BODY_BYTES")
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"TWEETEMBED_REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}"
+            )
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment plus ``overrides``; a clear SettingsError instead of a traceback."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            # Field errors are named after their variable; cross-field messages name theirs already.
+            lines.append(f"TWEETEMBED_{where.upper()}: {message}" if where else message)
+        raise SettingsError("invalid service settings:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,95 @@
+"""From request bodies to model inputs: TweetIn -> Tweet plus its decoded image, limits enforced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.errors import ApiError
+from app.images import DecodedImage, decode_base64, decode_image
+from app.schemas import TweetIn
+from app.settings import Settings
+from model.record import Tweet
+from model.tokenizer import extract_hashtags, extract_mentions
+
+
+@dataclass(frozen=True)
+class TweetInput:
+    """One tweet as the embedding service takes it; the image is already decoded and checked."""
+
+    tweet: Tweet
+    image: DecodedImage | None = None
+
+
+def check_batch(n: int, settings: Settings) -> None:
+    if n > settings.max_batch_tweets:
+        raise ApiError(
+            "batch_too_large", f"{n} tweets in one request; the limit is {settings.max_batch_tweets}"
+        )
+
+
+def check_k(k: int, settings: Settings) -> None:
+    if k > settings.max_k:
+        raise ApiError("validation_error", f"k: {k} exceeds the limit of {settings.max_k}")
+
+
+def to_tweet(item: TweetIn, field: str, settings: Settings, user_id: str | None = None) -> Tweet:
+    """The canonical record of ``item``; ``field`` names it in error messages ("tweets[3]")."""
+    text = item.text or None
+    if text is not None and len(text) > settings.max_text_chars:
+        raise ApiError(
+            "validation_error",
+            f"{field}.text: {len(text)} characters exceeds the limit of {settings.max_text_chars}",
+        )
+    hashtags = item.hashtags if item.hashtags is not None else extract_hashtags(text or "")
+    hashtags = [h.lstrip("#＃") for h in hashtags if h.strip("#＃ ")]
+    if len(hashtags) > settings.max_hashtags:
+        raise ApiError(
+            "validation_error",
+            f"{field}.hashtags: {len(hashtags)} hashtags exceeds the limit of {settings.max_hashtags}",
+        )
+    mentions = item.mentions if item.mentions is not None else extract_mentions(text or "")
+    return Tweet(
+        id=str(item.id),
+        text=text,
+        created_at=item.created_at,
+        hashtags=tuple(hashtags),
+        mentions=tuple(m.lstrip("@＠") for m in mentions if m.strip("@＠ ")),
+        user_id=user_id if user_id is not None else (None if item.user_id is None else str(item.user_id)),
+        user_location=item.user_location or None,
+        place_id=None if item.place_id is None or item.place_id == "" else str(item.place_id),
+        place_name=item.place_name,
+        place_type=item.place_type,
+        lat=item.lat,
+        lon=item.lon,
+        image=None,  # uploaded images travel beside the record, never as a server path
+    )
+
+
+def field_names(n: int, single: bool, prefix: str = "tweets") -> list[str]:
+    """How a client names each tweet of its request in error messages: "tweet" or "tweets[3]"."""
+    return ["tweet"] if single else [f"{prefix}[{i}]" for i in range(n)]
+
+
+def decode_items(
+    items: list[TweetIn],
+    fields: list[str],
+    settings: Settings,
+    uploads: dict[int, bytes] | None = None,
+    user_id: str | None = None,
+) -> list[TweetInput]:
+    """Records and decoded images for a request's tweets. CPU-bound: call it from a worker thread."""
+    out = []
+    for i, (item, field) in enumerate(zip(items, fields, strict=True)):
+        tweet = to_tweet(item, field, settings, user_id)
+        image = None
+        if uploads is not None and i in uploads:
+            image = decode_image(
+                uploads[i], f"image_{i}", settings.max_image_bytes, settings.max_image_pixels
+            )
+        elif item.image_base64:
+            raw = decode_base64(item.image_base64, f"{field}.image_base64", settings.max_image_bytes)
+            image = decode_image(
+                raw, f"{field}.image_base64", settings.max_image_bytes, settings.max_image_pixels
+            )
+        out.append(TweetInput(tweet, image))
+    return out

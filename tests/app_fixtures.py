@@ -1,0 +1,80 @@
+"""Helpers for the service tests: a running app on an in-memory ASGI transport, and test images.
+
+``running_app`` enters the app's lifespan (httpx's ASGITransport does not), waits for the backend to
+load, and yields an httpx.AsyncClient; starlette's TestClient is avoided because it warns about httpx.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from PIL import Image
+
+from app.backend import Backend
+from app.fake_backend import FakeBackend
+from app.main import create_app
+from app.settings import Settings
+
+
+def fake_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"fake_backend": True, "batch_max_wait_ms": 2.0}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def running_app(
+    backend: Backend | None = None, wait: bool = True, **overrides: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(fake_settings(**overrides), backend if backend is not None else FakeBackend())
+    async with app.router.lifespan_context(app):
+        if wait:
+            await app.state.service.wait_loaded()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield app, client
+
+
+def png_bytes(width: int = 8, height: int = 8, colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A valid PNG header claiming width x height pixels with a few bytes of data: decoding it
+    would allocate ~30 GB, so the service must refuse it from the header alone."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    data = zlib.compress(b"\x00" * (1 + 3 * 64), 9)  # one short row: enough for a parser, never decoded
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def error_of(response: httpx.Response) -> dict[str, str]:
+    """The error object, asserting the one error shape on the way."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"type", "message"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    error: dict[str, str] = body["error"]
+    return error

@@ -1,0 +1,205 @@
+"""The service over a real tiny checkpoint (ModelBackend): every endpoint, missing components, and
+batched answers equal to one-by-one ones. Uses, in order: $TWEETEMBED_TEST_CHECKPOINT, a session
+fixture named ``tiny_checkpoint`` if the suite defines one, or a checkpoint trained here once for
+this module (tiny WORK from model_fixtures, 2 epochs, then build-heads). Skips when model/ has no
+embedder yet."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("model.embedder", reason="model.embedder is not written yet")
+pytest.importorskip("model.heads.loader", reason="model.heads is not written yet")
+
+import httpx
+import torch
+
+from app.main import create_app
+from app.settings import Settings
+from model.record import Tweet
+
+pytestmark = pytest.mark.slow
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path | None]:
+    """(checkpoint dir, WORK dir it was trained on or None)."""
+    given = os.environ.get("TWEETEMBED_TEST_CHECKPOINT")
+    if given:
+        return Path(given), None
+    try:
+        return Path(request.getfixturevalue("tiny_checkpoint")), None
+    except pytest.FixtureLookupError:
+        pass
+    from model_fixtures import build_work
+
+    from model.config import SMALL
+    from training.heads.build import run_build_heads
+    from training.trainer import train
+
+    root = tmp_path_factory.mktemp("app_integration")
+    work = build_work(root / "work", n_train=64, n_val=16, n_test=16)
+    model = dataclasses.replace(SMALL.model, dim=16, image_feature_dim=16)
+    config = dataclasses.replace(SMALL, epochs=2, batch_size=16, val_every=1000, model=model)
+    train(work, root / "ckpt", config, device="cpu", progress=False, echo=lambda _: None)
+    users = sorted(
+        {
+            json.loads(line).get("user_id")
+            for line in (work / "splits" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+        }
+        - {None}
+    )
+    labels = root / "bot_labels.csv"  # arbitrary labels: enough for the bot head to exist
+    labels.write_text(
+        "user_id,label\n" + "".join(f"{u},{'bot' if i % 2 else 'human'}\n" for i, u in enumerate(users)),
+        encoding="utf-8",
+    )
+    run_build_heads(root / "ckpt", work, bot_labels=labels, device="cpu")
+    return root / "ckpt", work
+
+
+@pytest.fixture(scope="module")
+def sample_tweets(checkpoint: tuple[Path, Path | None]) -> list[dict[str, Any]]:
+    """Flat API tweets from the test split (images inlined as base64), or a hand-made few."""
+    _, work = checkpoint
+    out: list[dict[str, Any]] = []
+    if work is not None:
+        for line in (work / "splits" / "test.jsonl").read_text(encoding="utf-8").splitlines():
+            tweet = Tweet.from_flat(json.loads(line), work / "splits")
+            flat = tweet.to_flat()
+            flat.pop("image", None)
+            if tweet.image and Path(tweet.image).is_file():
+                flat["image_base64"] = base64.b64encode(Path(tweet.image).read_bytes()).decode()
+            out.append(flat)
+    return out or [{"id": str(i), "text": f"a small tweet number {i} #test"} for i in range(12)]
+
+
+async def _client(ckpt: Path, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(checkpoint=ckpt, device="cpu", **overrides))
+    async with app.router.lifespan_context(app):
+        await app.state.service.wait_loaded()
+        assert app.state.service.backend is not None, app.state.service.load_error
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            yield client
+
+
+@pytest.mark.asyncio
+async def test_every_endpoint_on_a_real_checkpoint(
+    checkpoint: tuple[Path, Path | None], sample_tweets: list[dict[str, Any]]
+) -> None:
+    from model.checkpoint import manifest_digest
+    from model.embedder import TweetEmbedder
+
+    ckpt, work = checkpoint
+    embedder = TweetEmbedder.load(ckpt, device="cpu")
+    async for client in _client(ckpt):
+        assert (await client.get("/ready")).status_code == 200
+        info = (await client.get("/info")).json()
+        assert info["backend"] == "model" and info["dim"] == embedder.config.dim
+        assert info["manifest_hash"] == manifest_digest(ckpt)
+        if work is not None:  # trained here with every head's data
+            assert all(info["heads"].values()), info["heads"]
+
+        tweets = sample_tweets[:8]
+        response = await client.post("/embed", json={"tweets": tweets})
+        assert response.status_code == 200, response.text
+        direct = embedder.embed(
+            [
+                Tweet.from_flat(
+                    {k: v for k, v in t.items() if k != "image_base64"}
+                    | ({"image": "inline"} if "image_base64" in t else {})
+                )
+                for t in tweets
+            ],
+            _images(tweets),
+        )
+        for i, result in enumerate(response.json()["results"]):
+            for c in embedder.config.components:
+                assert result["present"][c] == bool(direct.present[c][i]), (c, i)
+            if result["average"] is not None:
+                assert np.allclose(result["average"], direct.average[i], atol=1e-4)
+
+        # Missing components: text only, unknown user, no place; each is simply absent.
+        sparse = [
+            {"id": "a", "text": "just some words"},
+            {"id": "b", "text": "words", "user_id": "no-such-user", "place_id": "no-such-place"},
+        ]
+        for result in (await client.post("/embed", json={"tweets": sparse})).json()["results"]:
+            assert result["present"]["text"] and not result["present"].get("user", False)
+            assert not result["present"].get("location", False)
+
+        for path, body in (
+            ("/recommend-hashtags", {"tweets": tweets[:2], "k": 3}),
+            ("/predict-location", {"tweets": tweets[:2], "k": 3}),
+            ("/search/texts", {"tweets": tweets[:2], "k": 3}),
+            ("/search/images", {"tweets": tweets[:2], "k": 3}),
+        ):
+            head = {
+                "/recommend-hashtags": "hashtags",
+                "/predict-location": "location",
+                "/search/texts": "text_index",
+                "/search/images": "image_index",
+            }[path]
+            answer = await client.post(path, json=body)
+            expected = 200 if info["heads"][head] else 503
+            assert answer.status_code == expected, (path, answer.text)
+
+        mine = [{k: v for k, v in t.items() if k != "user_id"} for t in tweets[:4]]
+        assert (await client.post("/users/u1/tweets", json={"tweets": mine})).status_code == 201
+        score = await client.get("/bot-score/u1")
+        if info["heads"]["bots"]:
+            assert score.status_code == 200 and 0 <= score.json()["score"] <= 1
+            assert score.json()["tweets_used"] == 4
+        else:
+            assert score.status_code == 503
+        assert (await client.get("/bot-score/nobody")).status_code in (404, 503)
+
+        openai = await client.post("/v1/embeddings", json={"input": ["hello world", "another one"]})
+        assert openai.status_code == 200 and len(openai.json()["data"][0]["embedding"]) == info["dim"]
+
+
+def _images(tweets: list[dict[str, Any]]) -> list[Any]:
+    import io
+
+    from PIL import Image
+
+    out = []
+    for t in tweets:
+        raw = t.get("image_base64")
+        out.append(Image.open(io.BytesIO(base64.b64decode(raw))).convert("RGB") if raw else None)
+    return out
+
+
+@pytest.mark.asyncio
+async def test_batched_equals_one_by_one_on_a_real_checkpoint(
+    checkpoint: tuple[Path, Path | None], sample_tweets: list[dict[str, Any]]
+) -> None:
+    ckpt, _ = checkpoint
+    tweets = sample_tweets[:12]
+    async for client in _client(ckpt, cache_enabled=False, batch_max_size=1):
+        alone = [(await client.post("/embed", json={"tweet": t})).json()["results"][0] for t in tweets]
+    async for client in _client(ckpt, cache_enabled=False, batch_max_size=64, batch_max_wait_ms=50):
+        responses = await asyncio.gather(
+            *(client.post("/embed", json={"tweets": tweets[i : i + 3]}) for i in range(0, len(tweets), 3))
+        )
+        metrics = (await client.get("/metrics")).text
+    together = [r for response in responses for r in response.json()["results"]]
+    assert [r["id"] for r in together] == [r["id"] for r in alone]
+    for a, b in zip(together, alone, strict=True):
+        assert a["present"] == b["present"]
+        if a["average"] is not None:
+            assert np.allclose(a["average"], b["average"], atol=1e-4)
+    assert "tweetembed_batch_size_count" in metrics
