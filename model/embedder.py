@@ -1,0 +1,169 @@
+"""Inference: load a verified checkpoint and embed tweets, texts and hashtags (CPU or GPU).
+
+Imports nothing from training/. Place encodings are read from the checkpoint, never recomputed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from model import checkpoint as ck
+from model.config import ModelConfig
+from model.embedding_batch import EmbeddingBatch
+from model.featurize import Featurizer, TweetFeatures, image_pixels, open_image, pad_tokens
+from model.joint import JointEmbeddingModel
+from model.places import PlaceEncodings
+from model.record import Tweet
+from model.tokenizer import Vocabulary
+from model.user_vectors import UserVectors
+from model.word_vectors import WordVectors
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without one is an error, not a fallback."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    return resolved
+
+
+class TweetEmbedder:
+    config: ModelConfig
+    device: torch.device
+    checkpoint_digest: str
+
+    def __init__(self, model: JointEmbeddingModel, featurizer: Featurizer, device: torch.device,
+                 checkpoint_digest: str, fp16: bool = False, batch_size: int = 128) -> None:
+        self.model = model.to(device).eval()
+        self.featurizer = featurizer
+        self.config = model.config
+        self.device = device
+        self.checkpoint_digest = checkpoint_digest
+        self.fp16 = fp16 and device.type == "cuda"  # CPU half precision is slower, not faster
+        self.batch_size = batch_size
+        self._resnet: torch.nn.Module | None = None
+        self._resnet_transform: Callable[[Image.Image], torch.Tensor] | None = None
+        if "image" in self.config.components and self.config.image_encoder != "convnet":
+            from model import resnet  # only ResNet checkpoints need torchvision weights
+
+            self._resnet = resnet.build_resnet_features(self.config.image_encoder).to(device).eval()
+            self._resnet_transform = resnet.image_transform(self.config.image_size)
+
+    @classmethod
+    def load(cls, path: Path, device: str = "auto", fp16: bool = False) -> TweetEmbedder:
+        path = Path(path)
+        ck.verify_manifest(path)  # before reading anything else
+        try:
+            config = ModelConfig.load(path / ck.CONFIG)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ck.CheckpointError(f"{path / ck.CONFIG}: {exc}") from exc
+        comps = set(config.components)
+        vocab = Vocabulary.load(path / ck.VOCAB)
+        word_vectors = WordVectors.load(path / ck.WORD_VECTORS) if "hashtags" in comps else None
+        user_vectors = (UserVectors.load(path / ck.USER_VECTORS, path / ck.USER_IDS)
+                        if "user" in comps else None)
+        place_encodings = (PlaceEncodings.load(path / ck.PLACE_ENCODINGS, path / ck.PLACE_IDS)
+                           if "location" in comps else None)
+        resolved = resolve_device(device)
+        model = JointEmbeddingModel(config)
+        ck.load_weights(model, path / ck.MODEL_WEIGHTS)
+        featurizer = Featurizer(config, vocab, word_vectors, user_vectors, places=None,
+                                place_encodings=place_encodings)
+        return cls(model, featurizer, resolved, ck.manifest_digest(path), fp16=fp16)
+
+    # ---- queries ---------------------------------------------------------------------------------
+    def knows_user(self, user_id: str | None) -> bool:
+        vectors = self.featurizer.user_vectors
+        return vectors is not None and vectors.row(user_id) is not None
+
+    def knows_place(self, place_id: str | None) -> bool:
+        return self.featurizer.knows_place(place_id)
+
+    @torch.no_grad()
+    def embed(self, tweets: Sequence[Tweet],
+              images: Sequence[Image.Image | None] | None = None) -> EmbeddingBatch:
+        """Embed tweets; ``images[i]``, when given and not None, overrides ``tweets[i].image``."""
+        if images is not None and len(images) != len(tweets):
+            raise ValueError(f"{len(images)} images for {len(tweets)} tweets")
+        parts = []
+        for start in range(0, len(tweets), self.batch_size):
+            chunk = tweets[start:start + self.batch_size]
+            chunk_images = images[start:start + self.batch_size] if images is not None else None
+            parts.append(self._embed_chunk(chunk, chunk_images))
+        if not parts:
+            dim = self.config.dim
+            return EmbeddingBatch({c: np.zeros((0, dim), np.float32) for c in self.config.components},
+                                  {c: np.zeros(0, bool) for c in self.config.components},
+                                  np.zeros((0, dim), np.float32))
+        return EmbeddingBatch.concat(parts)
+
+    @torch.no_grad()
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, dim) text-branch embeddings (an empty text embeds as the unknown word)."""
+        if self.model.text is None:
+            raise ValueError("this checkpoint has no text branch")
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            tokens, lengths = pad_tokens([self.featurizer.vocab.encode(t, self.config.max_tokens)
+                                          for t in texts[start:start + self.batch_size]])
+            with self._autocast():
+                out.append(self.model.encode_texts(tokens.to(self.device), lengths).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.config.dim), np.float32)
+
+    @torch.no_grad()
+    def embed_hashtags(self, tags: Sequence[str]) -> np.ndarray:
+        """(N, dim) hashtag-branch embeddings, one tag a row (unseen tags via fastText subwords)."""
+        if self.model.hashtags is None or self.featurizer.word_vectors is None:
+            raise ValueError("this checkpoint has no hashtag branch")
+        if not tags:
+            return np.zeros((0, self.config.dim), np.float32)
+        wv = self.featurizer.word_vectors
+        rows = [wv.hashtag_mean([t]) for t in tags]
+        vectors = np.stack([r if r is not None else np.zeros(wv.dim, np.float32) for r in rows])
+        with self._autocast():
+            emb: torch.Tensor = self.model.hashtags(torch.from_numpy(vectors).to(self.device))
+        out: np.ndarray = emb.float().cpu().numpy()
+        return out
+
+    # ---- internals -------------------------------------------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        if self.fp16:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def _image_input(self, tweet: Tweet, override: Image.Image | None) -> np.ndarray | torch.Tensor | None:
+        if "image" not in self.config.components:
+            return None
+        image = open_image(override if override is not None else tweet.image)
+        if image is None:
+            return None
+        if self._resnet_transform is not None:
+            return self._resnet_transform(image)  # (3, H, W) float, normalised
+        return image_pixels(image, self.config.image_size)  # (3, H, W) uint8
+
+    def _embed_chunk(self, tweets: Sequence[Tweet],
+                     images: Sequence[Image.Image | None] | None) -> EmbeddingBatch:
+        feats: list[TweetFeatures] = [
+            self.featurizer.features(t, self._image_input(t, images[i] if images is not None else None))
+            for i, t in enumerate(tweets)
+        ]
+        batch = self.featurizer.collate(feats).to(self.device)
+        with self._autocast():
+            if self._resnet is not None and batch.image_inputs is not None:
+                batch.image_inputs = self._resnet(batch.image_inputs).float()  # (n_img, F)
+            out = self.model(batch)
+        return EmbeddingBatch(
+            components={k: v.float().cpu().numpy() for k, v in out.components.items()},
+            present={k: v.cpu().numpy() for k, v in out.present.items()},
+            average=out.average.float().cpu().numpy(),
+        )
+
+

@@ -1,0 +1,100 @@
+"""The joint embedding model: five branches into one space, and the tweet average over them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from model.branches import ImageBranch, ProjectionBranch, TextEncoder, l2_normalise
+from model.config import ModelConfig
+from model.tweet_tensors import TweetTensors
+
+
+@dataclass
+class JointOutput:
+    components: dict[str, torch.Tensor]  # component -> (B, dim) float32, zero rows where absent
+    present: dict[str, torch.Tensor]  # component -> (B,) bool
+    average: torch.Tensor  # (B, dim) L2-normalised mean of the present components; zero if none
+    has_any: torch.Tensor  # (B,) bool: the tweet has at least one component
+
+
+class JointEmbeddingModel(nn.Module):
+    """Branches exist only for ``config.components``; a component subset trains the same model on fewer
+    components (the VSE++-style ablations)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        comps = set(config.components)
+        self.text: TextEncoder | None = (
+            TextEncoder(config.vocab_size, config.word_dim, config.dim, config.gru_layers)
+            if "text" in comps else None
+        )
+        self.image: ImageBranch | None = (
+            ImageBranch(config.image_feature_dim, config.dim, convnet=config.image_encoder == "convnet")
+            if "image" in comps else None
+        )
+        self.hashtags: ProjectionBranch | None = (
+            ProjectionBranch(config.word_dim, config.dim) if "hashtags" in comps else None
+        )
+        self.user: ProjectionBranch | None = (
+            ProjectionBranch(config.user_dim, config.dim) if "user" in comps else None
+        )
+
+    def encode_texts(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.text is None:
+            raise RuntimeError("this model has no text branch")
+        encoded: torch.Tensor = self.text(tokens, lengths)  # (N, dim)
+        return encoded
+
+    def encode_locations(self, neighbour_tokens: torch.Tensor, neighbour_lengths: torch.Tensor,
+                         weights: torch.Tensor) -> torch.Tensor:
+        """(n_loc, dim): each row the normalised weighted mean of the neighbour text encodings."""
+        encoded = self.encode_texts(neighbour_tokens, neighbour_lengths)  # (N, dim)
+        return l2_normalise(weights.float() @ encoded)  # (n_loc, dim)
+
+    def forward(self, batch: TweetTensors) -> JointOutput:
+        outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # component -> (rows, (n, dim))
+        if self.text is not None and batch.text_tokens is not None and batch.text_rows is not None:
+            assert batch.text_lengths is not None
+            outputs["text"] = (batch.text_rows, self.text(batch.text_tokens, batch.text_lengths))
+        if self.image is not None and batch.image_inputs is not None and batch.image_rows is not None:
+            outputs["image"] = (batch.image_rows, self.image(batch.image_inputs))
+        if self.hashtags is not None and batch.hashtag_vectors is not None and batch.hashtag_rows is not None:
+            outputs["hashtags"] = (batch.hashtag_rows, self.hashtags(batch.hashtag_vectors))
+        if self.user is not None and batch.user_vectors is not None and batch.user_rows is not None:
+            outputs["user"] = (batch.user_rows, self.user(batch.user_vectors))
+        if "location" in self.config.components and batch.location_rows is not None:
+            if batch.location_encodings is not None:
+                outputs["location"] = (batch.location_rows, l2_normalise(batch.location_encodings))
+            elif batch.neighbour_tokens is not None and batch.location_weights is not None:
+                assert batch.neighbour_lengths is not None
+                outputs["location"] = (batch.location_rows, self.encode_locations(
+                    batch.neighbour_tokens, batch.neighbour_lengths, batch.location_weights))
+        return assemble(outputs, batch.size, self.config)
+
+
+def assemble(outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], size: int,
+             config: ModelConfig) -> JointOutput:
+    """Scatter each component's rows into (B, dim) and average over the components each tweet has."""
+    device = next(iter(outputs.values()))[1].device if outputs else torch.device("cpu")
+    components: dict[str, torch.Tensor] = {}
+    present: dict[str, torch.Tensor] = {}
+    total = torch.zeros(size, config.dim, device=device)  # (B, dim)
+    count = torch.zeros(size, device=device)  # (B,)
+    for name in config.components:
+        mask = torch.zeros(size, dtype=torch.bool, device=device)
+        dense = torch.zeros(size, config.dim, device=device)
+        if name in outputs:
+            rows, emb = outputs[name]
+            dense = dense.index_copy(0, rows, emb.float())  # differentiable scatter
+            mask[rows] = True
+        components[name] = dense
+        present[name] = mask
+        total = total + dense  # absent rows are zero and are not counted below
+        count = count + mask.float()
+    has_any = count > 0
+    average = l2_normalise(total / count.clamp(min=1.0).unsqueeze(1))  # (B, dim); zero rows stay zero
+    return JointOutput(components, present, average, has_any)
