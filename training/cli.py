@@ -16,11 +16,25 @@ app = typer.Typer(
 
 def _register() -> None:
     # One line per command module; each module defines a plain function with typer annotations.
+    from app.cli import serve
+    from training.demo import demo
+    from training.embed_batch import embed_batch
+    from training.evaluation.cli import evaluate
+    from training.heads.build import build_heads
     from training.inspect_cmd import inspect
+    from training.prepare.cli import prepare
     from training.synth.cli import synth
+    from training.train_cli import train
 
     app.command("synth")(synth)
     app.command("inspect")(inspect)
+    app.command("serve")(serve)
+    app.command("prepare")(prepare)
+    app.command("train")(train)
+    app.command("demo")(demo)
+    app.command("embed-batch")(embed_batch)
+    app.command("build-heads")(build_heads)
+    app.command("evaluate")(evaluate)
 
 
 _register()

@@ -1,0 +1,103 @@
+"""The simple baselines, checked against brute-force references on tiny hand-made data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.record import Tweet
+from training.baselines.bots import FEATURE_NAMES, behaviour_features, single_feature_forest_f1
+from training.baselines.city import MajorityClass, TfidfCityClassifier
+from training.baselines.hashtags import PopularHashtags, TfidfNeighbourHashtags
+
+
+def test_majority_class_takes_the_most_frequent_and_breaks_ties_by_name() -> None:
+    assert MajorityClass().fit(["b", "a", "b", "c"]).predict(2) == ["b", "b"]
+    assert MajorityClass().fit(["y", "x"]).predict(1) == ["x"]
+    with pytest.raises(ValueError):
+        MajorityClass().fit([])
+
+
+def test_tfidf_city_classifier_learns_local_words_and_beats_the_majority() -> None:
+    rng = np.random.default_rng(0)
+    local = {"nyc": ["knicks", "bodega"], "la": ["lakers", "freeway"], "chi": ["cubs", "deepdish"]}
+    filler = ["the", "game", "today", "love", "this"]
+    labels = [str(c) for c in rng.choice(["nyc", "nyc", "la", "chi"], 300)]
+    texts = [" ".join([*rng.choice(filler, 4), str(rng.choice(local[c]))]) for c in labels]
+    model = TfidfCityClassifier().fit(texts[:200], labels[:200])
+    predicted = model.predict(texts[200:])
+    accuracy = np.mean([p == t for p, t in zip(predicted, labels[200:], strict=True)])
+    majority = np.mean([t == MajorityClass().fit(labels[:200]).predict(1)[0] for t in labels[200:]])
+    assert accuracy > 0.95 > majority + 0.3
+    proba = model.predict_proba(texts[200:])
+    assert proba.shape == (100, 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert sorted(model.classes_) == ["chi", "la", "nyc"]
+
+
+def test_popular_hashtags_counts_once_per_tweet_and_lower_cases() -> None:
+    popular = PopularHashtags().fit([["Coffee", "coffee", "tea"], ["tea"], ["TEA", "news"], ["coffee"]])
+    assert popular.recommend(2, 2) == [["tea", "coffee"], ["tea", "coffee"]]
+
+
+def test_tfidf_neighbours_walk_down_similarity_and_deduplicate() -> None:
+    train = ["coffee latte morning", "coffee espresso", "football goal match", "football derby goal"]
+    tags = [["Coffee", "morning"], ["coffee", "espresso"], ["soccer"], ["soccer", "derby"]]
+    model = TfidfNeighbourHashtags().fit(train, tags)
+    # Brute-force reference: cosine of L2-normalised TF-IDF rows.
+    q = model.vectorizer.transform(["latte coffee"]).toarray()[0]
+    x = model.matrix.toarray()
+    order = np.argsort(-(x @ q), kind="stable")
+    expected: list[str] = []
+    for j in order:
+        if (x @ q)[j] <= 0:
+            break
+        expected += [t for t in model.tags[j] if t not in expected]
+    assert model.recommend(["latte coffee"], 3) == [expected[:3]]
+    assert model.recommend(["latte coffee"], 3)[0][0] == "coffee"
+    # No shared word: filled with the most popular tags, still k of them.
+    assert model.recommend(["zzz"], 2) == [PopularHashtags().fit(tags).recommend(1, 2)[0]]
+
+
+def _tweet(i: int, text: str, day: int = 1, **kw: object) -> Tweet:
+    return Tweet(id=str(i), text=text, created_at=f"2020-03-0{day}T10:00:00Z", **kw)  # type: ignore[arg-type]
+
+
+def test_behaviour_features_match_hand_counts() -> None:
+    tweets = {
+        "a": [
+            _tweet(1, "hello #x #y https://t.co/abc", hashtags=("x", "y"), image="/i.png"),
+            _tweet(2, "hello #x #y https://t.co/def", hashtags=("x", "y"), day=2),
+            _tweet(3, "RT shared words", mentions=("b",), place_id="p"),
+        ],
+        "b": [_tweet(4, "shared words"), _tweet(5, "@a @c hi", mentions=("a", "c"))],
+        "c": [],
+    }
+    users, x, names = behaviour_features(tweets)
+    assert users == ["a", "b"] and names == list(FEATURE_NAMES) and x.shape == (2, len(FEATURE_NAMES))
+    a = dict(zip(names, x[0], strict=True))
+    b = dict(zip(names, x[1], strict=True))
+    assert a["url_share"] == pytest.approx(2 / 3)
+    assert a["hashtags_per_tweet"] == pytest.approx(4 / 3)
+    assert a["mentions_per_tweet"] == pytest.approx(1 / 3) and b["distinct_mentioned"] == 2
+    # "hello #x #y" twice once URLs are removed: one repeat in three tweets.
+    assert a["duplicate_text_share"] == pytest.approx(1 / 3)
+    # "shared words" is posted by a (as a retweet) and by b.
+    assert a["shared_text_share"] == pytest.approx(1 / 3) and b["shared_text_share"] == pytest.approx(1 / 2)
+    assert a["retweet_share"] == pytest.approx(1 / 3)
+    assert a["tweets_per_day"] == pytest.approx(3 / 2)  # the data span two days
+    assert a["image_share"] == pytest.approx(1 / 3) and a["place_share"] == pytest.approx(1 / 3)
+    assert b["mean_text_length"] == pytest.approx((len("shared words") + len("@a @c hi")) / 2)
+
+
+def test_single_feature_forest_separates_only_with_the_informative_feature() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.3).astype(np.int64)
+    informative = y + rng.normal(0, 0.1, 400)
+    noise = rng.normal(0, 1, 400)
+    x = np.column_stack([informative, noise])
+    scores = single_feature_forest_f1(
+        x[:300], y[:300], x[300:], y[300:], ["informative", "noise"], n_estimators=20
+    )
+    assert scores["informative"] > 0.95
+    assert scores["noise"] < 0.6
+    assert set(scores) == {"informative", "noise", "all"}

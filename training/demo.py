@@ -1,0 +1,53 @@
+"""`tweetembed demo`: the whole path on a small synthetic world, each step skipped when already done.
+
+Steps run as separate `tweetembed` processes so that what the demo prints is exactly what a user sees
+when running the same commands by hand (they are echoed first).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _run(args: list[str]) -> None:
+    cmd = [sys.executable, "-m", "training.cli", *args]
+    typer.secho("$ tweetembed " + shlex.join(args), fg=typer.colors.CYAN, err=True)
+    result = subprocess.run(cmd, check=False)
+    if result.returncode != 0:
+        typer.secho(f"step failed (exit {result.returncode}): tweetembed {shlex.join(args)}", fg="red", err=True)
+        raise typer.Exit(result.returncode)
+
+
+def demo(
+    dir: Annotated[Path, typer.Option("--dir", help="Where the world, work files and checkpoint go.")] = Path("demo"),
+    tweets: Annotated[int, typer.Option(help="Tweets in the synthetic world.")] = 20000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic world and of training.")] = 0,
+    config: Annotated[str, typer.Option(help="Training preset: small (CPU minutes) or paper.")] = "small",
+    host: Annotated[str, typer.Option(help="Address the service binds to.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the service.")] = 8000,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the service at the end.")] = True,
+) -> None:
+    """Synthesise a world, prepare it, train, build the heads and serve the checkpoint."""
+    world, work, ckpt = dir / "world", dir / "work", dir / "checkpoint"
+    if (world / "tweets.jsonl").exists():
+        typer.echo(f"world: {world} exists, skipped")
+    else:
+        _run(["synth", "--out", str(world), "--tweets", str(tweets), "--seed", str(seed)])
+    _run(["prepare", str(world), "--out", str(work), "--config", config])
+    if (ckpt / "manifest.json").exists():
+        typer.echo(f"checkpoint: {ckpt} exists, training skipped (delete it to retrain)")
+    else:
+        _run(["train", str(work), "--config", config, "--out", str(ckpt), "--seed", str(seed)])
+    if (ckpt / "heads").is_dir():
+        typer.echo(f"heads: {ckpt / 'heads'} exist, skipped")
+    else:
+        _run(["build-heads", str(ckpt), str(world)])
+    if serve:
+        typer.echo(f"serving on http://{host}:{port}  (OpenAPI at /docs; Ctrl-C stops)")
+        _run(["serve", str(ckpt), "--host", host, "--port", str(port)])
