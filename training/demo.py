@@ -20,12 +20,13 @@ def _run(args: list[str]) -> None:
     typer.secho("$ tweetembed " + shlex.join(args), fg=typer.colors.CYAN, err=True)
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0:
-        typer.secho(f"step failed (exit {result.returncode}): tweetembed {shlex.join(args)}", fg="red", err=True)
+        typer.secho(f"step failed (exit {result.returncode}): tweetembed {shlex.join(args)}",
+                    fg="red", err=True)
         raise typer.Exit(result.returncode)
 
 
 def demo(
-    dir: Annotated[Path, typer.Option("--dir", help="Where the world, work files and checkpoint go.")] = Path("demo"),
+    dir: Annotated[Path, typer.Option("--dir", help="Output folder.")] = Path("demo"),
     tweets: Annotated[int, typer.Option(help="Tweets in the synthetic world.")] = 20000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic world and of training.")] = 0,
     config: Annotated[str, typer.Option(help="Training preset: small (CPU minutes) or paper.")] = "small",

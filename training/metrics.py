@@ -64,8 +64,10 @@ def precision_recall_f1_at_k(
     return float(np.mean(precisions)), float(np.mean(recalls)), float(np.mean(f1s))
 
 
-def haversine_km(lat1: NDArray[np.floating] | float, lon1: NDArray[np.floating] | float,
-                 lat2: NDArray[np.floating] | float, lon2: NDArray[np.floating] | float) -> NDArray[np.float64]:
+Coord = NDArray[np.floating] | float
+
+
+def haversine_km(lat1: Coord, lon1: Coord, lat2: Coord, lon2: Coord) -> NDArray[np.float64]:
     """Great-circle distance in km (element-wise)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp = p2 - p1
@@ -74,7 +76,9 @@ def haversine_km(lat1: NDArray[np.floating] | float, lon1: NDArray[np.floating] 
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), dtype=np.float64)
 
 
-def accuracy_within_km(pred_latlon: NDArray[np.floating], true_latlon: NDArray[np.floating], km: float = 161.0) -> float:
+def accuracy_within_km(
+    pred_latlon: NDArray[np.floating], true_latlon: NDArray[np.floating], km: float = 161.0
+) -> float:
     """Share of predictions within ``km`` of the truth (161 km = 100 miles, the usual geolocation bar)."""
     pred = np.asarray(pred_latlon, dtype=np.float64)  # (N, 2)
     true = np.asarray(true_latlon, dtype=np.float64)  # (N, 2)
@@ -84,7 +88,9 @@ def accuracy_within_km(pred_latlon: NDArray[np.floating], true_latlon: NDArray[n
     return float((dist <= km).mean())
 
 
-def binary_f1_auc(y_true: NDArray[np.integer], scores: NDArray[np.floating], threshold: float = 0.5) -> tuple[float, float]:
+def binary_f1_auc(
+    y_true: NDArray[np.integer], scores: NDArray[np.floating], threshold: float = 0.5
+) -> tuple[float, float]:
     """F1 of ``scores >= threshold`` for the positive class 1, and ROC AUC (nan with one class only)."""
     y = np.asarray(y_true).astype(int)
     s = np.asarray(scores, dtype=np.float64)

@@ -1,0 +1,108 @@
+"""The whole offline path through the real CLI on a 2k-tweet synthetic world, on CPU:
+synth -> inspect -> prepare -> train -> build-heads -> embed-batch, then the checkpoint is loaded
+the way the service loads it. Slow (about a minute on a quiet 2-core machine)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TWEETS = 2000
+
+
+def _cli(*args: str | Path, cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "training.cli", *map(str, args)],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=900,
+    )
+    tail = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"tweetembed {args[0]} failed:\n{tail}"
+    return result.stdout
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("e2e")
+    paths = {"world": root / "world", "work": root / "work", "ckpt": root / "ckpt", "root": root}
+    _cli("synth", "--out", paths["world"], "--tweets", TWEETS, "--seed", 11, "--quiet", cwd=root)
+    _cli("prepare", paths["world"], "--out", paths["work"], "--config", "small", cwd=root)
+    _cli("train", paths["work"], "--config", "small", "--epochs", 2, "--out", paths["ckpt"],
+         "--threads", 2, "--max-val", 200, cwd=root)
+    _cli("build-heads", paths["ckpt"], paths["world"], cwd=root)
+    return paths
+
+
+def test_inspect_counts_the_world(pipeline: dict[str, Path]) -> None:
+    out = _cli("inspect", pipeline["world"], cwd=pipeline["root"])
+    assert str(TWEETS) in out.replace(",", "")
+
+
+def test_prepare_wrote_the_work_dir_and_skips_when_rerun(pipeline: dict[str, Path]) -> None:
+    prepared = json.loads((pipeline["work"] / "prepare.json").read_text())
+    counts = prepared["counts"]
+    splits_dir = pipeline["work"] / "splits"
+    splits = {name: _lines(splits_dir / f"{name}.jsonl") for name in ("train", "val", "test")}
+    assert sum(splits.values()) == TWEETS
+    assert splits["train"] > splits["val"] > 0 and splits["test"] > 0
+    assert counts is not None
+    rerun = _cli("prepare", pipeline["world"], "--out", pipeline["work"], "--config", "small",
+                 cwd=pipeline["root"])
+    assert "skipped" in rerun
+
+
+def test_training_lowered_the_loss_and_logged_validation(pipeline: dict[str, Path]) -> None:
+    events = [json.loads(line) for line in (pipeline["ckpt"] / "metrics.jsonl").read_text().splitlines()]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    vals = [e for e in events if e["event"] == "val"]
+    assert len(epochs) == 2 and vals
+    assert epochs[-1]["loss"] < epochs[0]["loss"]
+    assert all(set(v["recalls"]) == {"text", "image", "hashtags", "location", "user"} for v in vals)
+
+
+def test_checkpoint_loads_like_the_service_and_respects_presence(pipeline: dict[str, Path]) -> None:
+    from model.checkpoint import verify_manifest
+    from model.embedder import TweetEmbedder
+    from model.heads.loader import load_heads
+    from model.record import Tweet
+
+    verify_manifest(pipeline["ckpt"])
+    embedder = TweetEmbedder.load(pipeline["ckpt"], device="cpu")
+    heads = load_heads(pipeline["ckpt"])
+    assert heads.hashtags is not None and heads.location is not None and heads.bots is not None
+    tweets = [Tweet.from_flat(json.loads(line)) for line in
+              (pipeline["work"] / "splits" / "test.jsonl").read_text().splitlines()[:64]]
+    batch = embedder.embed(tweets)
+    for i, tweet in enumerate(tweets):
+        assert batch.present["image"][i] == (tweet.image is not None)
+        assert batch.present["hashtags"][i] == bool(tweet.hashtags)
+        assert batch.present["user"][i] == embedder.knows_user(tweet.user_id)
+        assert batch.present["location"][i] == embedder.knows_place(tweet.place_id)
+    norms = np.linalg.norm(batch.average, axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-4)
+    again = embedder.embed(tweets)
+    assert np.array_equal(batch.average, again.average)
+    suggestions = heads.hashtags.recommend(batch, k=3)
+    assert len(suggestions) == len(tweets) and all(len(s) == 3 for s in suggestions)
+
+
+def test_embed_batch_writes_every_tweet(pipeline: dict[str, Path]) -> None:
+    out = pipeline["root"] / "emb.npz"
+    _cli("embed-batch", pipeline["ckpt"], pipeline["work"] / "splits" / "test.jsonl", "--out", out,
+         "--device", "cpu", cwd=pipeline["root"])
+    data = np.load(out)
+    n = _lines(pipeline["work"] / "splits" / "test.jsonl")
+    assert data["ids"].shape == (n,)
+    assert data["average"].shape[0] == n
+    assert data["image_present"].dtype == bool
+    assert not data["text"][~data["text_present"]].any()  # absent rows stay zero, never a component
