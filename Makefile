@@ -44,5 +44,20 @@ test-fast: install redis-server
 demo: install
 	$(BIN)/tweetembed demo --dir $(DEMO_DIR) --tweets $(DEMO_TWEETS) --port $(PORT)
 
+# The evaluation report of the default synthetic world (20k tweets, seed 0, small preset) into docs/evaluation/.
+eval: install
+	$(BIN)/python -m training.evaluation.run_default --dir work/eval_default --out docs/evaluation
+
+# Benchmarks -> docs/BENCHMARKS.md (bench/); what they need is built under work/bench/ when missing.
+# BENCH_ARGS=--quick for a smoke run; see `python -m bench.serving --help` for durations.
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/python -m bench.serving $(BENCH_ARGS)
+
+# Load and fault scenarios (80% / 3x capacity, Redis outage, SIGTERM), PASS/FAIL each -> docs/BENCHMARKS.md.
+LOADTEST_ARGS ?=
+loadtest: install redis-server
+	$(BIN)/python -m bench.loadtest $(LOADTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,377 @@
+"""docs/BENCHMARKS.md from the raw results of `make bench` (bench.json) and `make loadtest`
+(loadtest.json): machine, versions, exact commands, tables of ratios with PASS/FAIL per target."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+SERVING_TARGET = 0.85  # service / in-process at concurrency 32, paper-size model
+BATCHING_TARGET = 0.8  # (service / naive) / (in-process batch 64 / batch 1)
+CPU_TARGET_MS = 1.0  # the service's own CPU per request, small model
+HEADS_SHARE_TARGET = 0.10  # hashtag search and location forest: share of request time
+
+
+def verdict(ok: bool) -> str:
+    return "**PASS**" if ok else "**FAIL**"
+
+
+def f(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _batch_speed(inproc: dict[str, Any], size: int) -> float | None:
+    return next((b["tweets_per_s"] for b in inproc["batches"] if b["batch_size"] == size), None)
+
+
+def headline(bench: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows quoted in the README: each a figure, its reference, the ratio and the verdict."""
+    rows = []
+    for name, label in (("paper", "paper-size (dim 1024, 300-d words)"), ("small", "demo (small preset)")):
+        m = bench.get(name)
+        if not m:
+            continue
+        best = m["inprocess/text"]["best_tweets_per_s"]
+        service = m["service"]["runs"]["text/c32"]["tweets_per_s"]
+        ratio = service / best if best else math.nan
+        rows.append(
+            {
+                "what": f"serving efficiency, {label}: /embed c=32 vs in-process best batch",
+                "figure": f"{f(service, 0)} vs {f(best, 0)} tweets/s",
+                "ratio": ratio,
+                "target": f">= {SERVING_TARGET}" if name == "paper" else "reported",
+                "verdict": verdict(ratio >= SERVING_TARGET) if name == "paper" else "-",
+            }
+        )
+        naive = m["naive"]["tweets_per_s"]
+        b1, b64 = _batch_speed(m["inprocess/text"], 1), _batch_speed(m["inprocess/text"], 64)
+        if naive and b1 and b64:
+            gain, most = service / naive, b64 / b1
+            captured = gain / most
+            rows.append(
+                {
+                    "what": f"batching gain, {label}: (service / naive at c=32) / (batch 64 / batch 1)",
+                    "figure": f"{f(gain, 2)}x of at most {f(most, 2)}x",
+                    "ratio": captured,
+                    "target": f">= {BATCHING_TARGET}",
+                    "verdict": verdict(captured >= BATCHING_TARGET),
+                }
+            )
+    if "null" in bench and "small" in bench:
+        own = bench["null"]["server_cpu_ms_per_request"] + bench["small"]["inprocess/text"]["featurize_ms"]
+        rows.append(
+            {
+                "what": "service's own CPU per request, demo model (HTTP+JSON+batching+featurising)",
+                "figure": f"{f(own, 2)} ms",
+                "ratio": None,
+                "target": f"< {CPU_TARGET_MS} ms",
+                "verdict": verdict(own < CPU_TARGET_MS),
+            }
+        )
+    for endpoint in ("/recommend-hashtags", "/predict-location"):
+        b = bench.get("breakdown", {}).get(endpoint)
+        if b:
+            part = "hashtag FAISS search" if endpoint == "/recommend-hashtags" else "location forest"
+            share = b.get("bounded_share", b["heads_share"])
+            rows.append(
+                {
+                    "what": f"{endpoint}: {part}'s share of request time (one request at a time)",
+                    "figure": f"{f(b.get('bounded_ms', b['heads_ms']), 2)} of {f(b['latency_ms'], 2)} ms",
+                    "ratio": share,
+                    "target": f"< {HEADS_SHARE_TARGET}",
+                    "verdict": verdict(share < HEADS_SHARE_TARGET),
+                }
+            )
+    return rows
+
+
+def headline_table(bench: dict[str, Any]) -> list[str]:
+    lines = ["| measurement | figures | ratio | target | verdict |", "|---|---|---|---|---|"]
+    for r in headline(bench):
+        lines.append(f"| {r['what']} | {r['figure']} | {f(r['ratio'], 2)} | {r['target']} | {r['verdict']} |")
+    return lines
+
+
+def _machine(m: dict[str, Any]) -> list[str]:
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    load = ", ".join(f"{x:.1f}" for x in m.get("load_before", []))
+    return [
+        f"- CPU: {m['cpu']}, {m['cores']} cores; RAM {m['ram_gb']} GB; torch threads {m['torch_threads']}",
+        f"- GPU: {m['gpu'] or 'none (GPU rows: not measured: no GPU in this session)'}",
+        f"- Python {m['python']} on {m['platform']}",
+        f"- {versions}",
+        f"- load average when the run started: {load} (other work on the machine makes figures noisy)",
+    ]
+
+
+def _ceiling(model: dict[str, Any], concurrency: int, best: float) -> str:
+    """With one tweet a request, c concurrent requests batch at most c tweets: in-process at batch c
+    over the best is the most any server can show at that concurrency."""
+    at_c = _batch_speed(model["inprocess/text"], concurrency)
+    return f(at_c / best, 2) if at_c else "n/a"
+
+
+def bench_section(bench: dict[str, Any]) -> list[str]:
+    out = [
+        "## `make bench`",
+        "",
+        f"Command: `{bench['command']}` "
+        f"({f(bench['seconds_total'], 0)} s in all, {bench['options']['seconds']} s per figure).",
+        "",
+        *_machine(bench["machine"]),
+        "",
+        "### Headline",
+        "",
+        *headline_table(bench),
+        "",
+    ]
+    out += [
+        "### Serving efficiency: /embed throughput against the in-process batched forward pass",
+        "",
+        "One tweet a request (text only), the real `tweetembed serve` process with its default batching "
+        "and the cache off (every request pays its forward pass); the in-process figure is "
+        "`TweetEmbedder.embed` at its best batch size in one process (featurising included; "
+        "without `--threads`, also at its best torch thread count while the service runs with its "
+        "defaults: the limit on this machine against the service as shipped). "
+        "The load generator runs on the same 2 cores; its own CPU per request is shown.",
+        "",
+        "| model | concurrency | service tweets/s | in-process best (batch) | ratio | ceiling at this "
+        "concurrency | p50 ms | p99 ms | service CPU ms/req | client CPU ms/req |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in ("small", "paper"):
+        m = bench.get(name)
+        if not m:
+            continue
+        best, bb = m["inprocess/text"]["best_tweets_per_s"], m["inprocess/text"]["best_batch"]
+        for key, run in m["service"]["runs"].items():
+            if not key.startswith("text/"):
+                continue
+            out.append(
+                f"| {name} | {run['concurrency']} | {f(run['tweets_per_s'])} | {f(best)} ({bb}) | "
+                f"{f(run['tweets_per_s'] / best, 2)} | {_ceiling(m, run['concurrency'], best)} | "
+                f"{f(run['p50_ms'])} | {f(run['p99_ms'])} | "
+                f"{f(run['server_cpu_ms_per_request'], 2)} | {f(run['client_cpu_ms_per_request'], 2)} |"
+            )
+    out += [
+        "",
+        "In-process throughput by batch size (tweets/s; (Nt): the torch thread count that did best, "
+        "of 1 and one per core unless `--threads` fixed it):",
+        "",
+        "| model | "
+        + " | ".join(f"batch {b['batch_size']}" for b in bench["small"]["inprocess/text"]["batches"])
+        + " |",
+        "|---" * (1 + len(bench["small"]["inprocess/text"]["batches"])) + "|",
+    ]
+    for name in ("small", "paper"):
+        if name in bench:
+            out.append(
+                f"| {name} | "
+                + " | ".join(
+                    f(b["tweets_per_s"]) + (f" ({b['threads']}t)" if "threads" in b else "")
+                    for b in bench[name]["inprocess/text"]["batches"]
+                )
+                + " |"
+            )
+    if "sensitivity" in bench:
+        out += [
+            "",
+            "The same paper-size service under two settings (env `OMP_NUM_THREADS`, "
+            "`TWEETEMBED_BATCH_MAX_WAIT_MS`), back to back:",
+            "",
+            "| torch threads | batch wait ms | c=1 tweets/s | c=1 p50 ms | c=32 tweets/s | c=32 p50 ms |",
+            "|---|---|---|---|---|---|",
+        ]
+        rows = bench["sensitivity"]
+        for one, many in zip(rows[::2], rows[1::2], strict=True):
+            out.append(
+                f"| {one['threads']} | {f(one['wait_ms'], 0)} | {f(one['tweets_per_s'])} | "
+                f"{f(one['p50_ms'])} | {f(many['tweets_per_s'])} | {f(many['p50_ms'])} |"
+            )
+    out += [
+        "",
+        "### Batching gain: the service against a naive server",
+        "",
+        "`bench/naive_server.py`: same checkpoint, same request/response bodies, one request -> one "
+        "forward pass (a plain `def` endpoint in FastAPI's thread pool), at concurrency 32.",
+        "",
+        "| model | service tweets/s | naive tweets/s | gain | in-process batch 64 / batch 1 | share captured "
+        "| target | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in ("small", "paper"):
+        m = bench.get(name)
+        if not m:
+            continue
+        s, n = m["service"]["runs"]["text/c32"]["tweets_per_s"], m["naive"]["tweets_per_s"]
+        b1, b64 = _batch_speed(m["inprocess/text"], 1), _batch_speed(m["inprocess/text"], 64)
+        gain, most = s / n, (b64 or math.nan) / (b1 or math.nan)
+        out.append(
+            f"| {name} | {f(s)} | {f(n)} | {f(gain, 2)}x | {f(most, 2)}x | {f(gain / most, 2)} | "
+            f">= {BATCHING_TARGET} | {verdict(gain / most >= BATCHING_TARGET)} |"
+        )
+    out += [
+        "",
+        "### Text only, with image, with every component (demo model, CPU)",
+        "",
+        "| workload | in-process best tweets/s (batch) | service c=32 tweets/s | ratio | p99 ms |",
+        "|---|---|---|---|---|",
+    ]
+    small = bench.get("small", {})
+    for v in ("text", "image", "all"):
+        ip, run = small.get(f"inprocess/{v}"), small.get("service", {}).get("runs", {}).get(f"{v}/c32")
+        if ip and run:
+            out.append(
+                f"| {v} | {f(ip['best_tweets_per_s'])} ({ip['best_batch']}) | {f(run['tweets_per_s'])} | "
+                f"{f(run['tweets_per_s'] / ip['best_tweets_per_s'], 2)} | {f(run['p99_ms'])} |"
+            )
+    out += ["| GPU fp32 / fp16 | not measured: no GPU in this session | | | |", ""]
+    if "null" in bench and "small" in bench:
+        null, ip = bench["null"], bench["small"]["inprocess/text"]
+        own = null["server_cpu_ms_per_request"] + ip["featurize_ms"]
+        out += [
+            "### The service's own CPU cost per request (demo model)",
+            "",
+            "Method: the real app (`create_app`) served by uvicorn with a backend whose forward pass returns "
+            "ready-made vectors (`bench/probe_server.py --mode null`), loaded at concurrency 32: its process "
+            "CPU time (/proc, all threads) per request is the cost of HTTP, JSON parsing, validation, "
+            "batching and serialisation. Tokenising and the vocabulary/vector/place lookups happen inside "
+            "`TweetEmbedder.embed`, so they are timed in-process (`Featurizer.features`, CPU time per tweet) "
+            "and added. The torch forward pass is the only thing left out.",
+            "",
+            "| part | CPU ms per request |",
+            "|---|---|",
+            "| HTTP + JSON + validation + batching + serialisation | "
+            f"{f(null['server_cpu_ms_per_request'], 3)} |",
+            f"| tokenising + lookups (featurise) | {f(ip['featurize_ms'], 3)} |",
+            f"| **service's own cost** | **{f(own, 3)}** ({verdict(own < CPU_TARGET_MS)}, target < 1 ms) |",
+            f"| for scale: collate + forward pass per tweet at batch 32 | {f(ip['forward_ms_b32'], 3)} |",
+            *(
+                [
+                    "| for comparison: HTTP + JSON + ... at dim 1024 (paper-size, null forward pass) | "
+                    f"{f(bench['null_paper']['server_cpu_ms_per_request'], 3)} |"
+                ]
+                if "null_paper" in bench
+                else []
+            ),
+            "",
+        ]
+    if "breakdown" in bench:
+        out += [
+            "### Where time goes per endpoint (demo model, one request at a time, every component)",
+            "",
+            "Probes in the real app (`bench/probe_server.py --mode timed`): queue = wait in the "
+            "micro-batcher before the forward pass (its `batch_max_wait_ms` when alone), "
+            "encode = featurise + forward, "
+            "heads = the head's call (FAISS search, forest with the profile-location text encoding, kNN), "
+            "service rest = HTTP, JSON, validation, serialisation; client = the client and loopback.",
+            "",
+            "| endpoint | latency ms | queue | encode | heads | of which search / forest | service rest "
+            "| client/loopback | search / forest share |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for endpoint, b in bench["breakdown"].items():
+            bounded = b.get("bounded_part")
+            out.append(
+                f"| {endpoint} | {f(b['latency_ms'], 2)} | {f(b['queue_ms'], 2)} | {f(b['encode_ms'], 2)} | "
+                f"{f(b['heads_ms'], 2)} | {f(b['bounded_ms'], 2) if bounded else '-'} | "
+                f"{f(b['service_rest_ms'], 2)} | {f(b['client_loopback_ms'], 2)} | "
+                f"{f(100 * b['bounded_share'], 1) + '%' if bounded else '-'} |"
+            )
+        out.append("")
+    if "forest" in bench:
+        fr = bench["forest"]
+        out += [
+            "### The location forest: before and after",
+            "",
+            "One-row `predict_proba` as the service calls it (n_jobs=1, median of 40 rows) and accuracy on "
+            f"{fr['tweets']} test tweets whose place the forest knows, for the fitted forest and its first N "
+            "trees (`bench/forest.py`; the trees are independent, so the first N are an N-tree forest).",
+            "",
+            "| trees | max depth | one row ms | acc@1 | acc@5 |",
+            "|---|---|---|---|---|",
+        ]
+        for r in fr["rows"]:
+            out.append(
+                f"| {r['trees']} | {r['depth']} | {f(r['one_row_ms'], 2)} | {f(100 * r['acc1'])}% | "
+                f"{f(100 * r['acc5'])}% |"
+            )
+        out.append("")
+    out += ["### Start-up, memory, training and data pipeline", "", "| figure | value |", "|---|---|"]
+    for name in ("small", "paper"):
+        m = bench.get(name)
+        if m:
+            svc = m["service"]
+            out.append(
+                f"| {name}: cold start to /ready (`tweetembed serve`, process start included) | "
+                f"{f(svc['cold_start_s'], 2)} s |"
+            )
+            out.append(
+                f"| {name}: resident memory at ready / after the load | {f(svc['rss_ready_mb'], 0)} MB / "
+                f"{f(svc['rss_loaded_mb'], 0)} MB |"
+            )
+    if "training" in bench:
+        out.append(
+            f"| training throughput, small preset, CPU ({bench['training']['steps']} steps) | "
+            f"{f(bench['training']['tweets_per_s'])} tweets/s |"
+        )
+    if "pipeline" in bench:
+        p = bench["pipeline"]
+        out.append(f"| `tweetembed synth --tweets {p['tweets']}` | {f(p['synth'])} s |")
+        out.append(f"| `tweetembed prepare --config small` on {p['tweets']} tweets | {f(p['prepare'])} s |")
+    out.append("| training / serving on GPU | not measured: no GPU in this session |")
+    if bench.get("built"):
+        out += [
+            "",
+            "Built in this run: " + ", ".join(f"{k} {f(v)} s" for k, v in bench["built"].items()) + ".",
+        ]
+    return [*out, ""]
+
+
+def loadtest_section(lt: dict[str, Any]) -> list[str]:
+    out = [
+        "## `make loadtest`",
+        "",
+        f"Command: `{lt['command']}`.",
+        "",
+        *_machine(lt["machine"]),
+        "",
+        f"Capacity measured first: {f(lt['capacity_per_s'])} requests/s (closed loop, concurrency "
+        f"{lt['capacity_concurrency']}, one tweet a request, cache off).",
+        "",
+        "| scenario | conditions | figures | verdict |",
+        "|---|---|---|---|",
+    ]
+    for s in lt["scenarios"]:
+        out.append(f"| {s['name']} | {s['conditions']} | {s['figures']} | {verdict(s['passed'])} |")
+    return [*out, ""]
+
+
+def write_benchmarks(
+    out: Path,
+    bench: dict[str, Any] | None = None,
+    loadtest: dict[str, Any] | None = None,
+    bench_json: Path | None = None,
+    loadtest_json: Path | None = None,
+) -> None:
+    """Write the report; a section whose results are not given is read from its JSON when it exists."""
+    if bench is None and bench_json is not None and bench_json.is_file():
+        bench = json.loads(bench_json.read_text())
+    if loadtest is None and loadtest_json is not None and loadtest_json.is_file():
+        loadtest = json.loads(loadtest_json.read_text())
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` and `make loadtest` (bench/); do not edit by hand. "
+        f"Last written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+    ]
+    lines += bench_section(bench) if bench else ["## `make bench`", "", "Not run yet.", ""]
+    lines += loadtest_section(loadtest) if loadtest else ["## `make loadtest`", "", "Not run yet.", ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines), encoding="utf-8")
