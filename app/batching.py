@@ -1,9 +1,12 @@
-"""Dynamic micro-batching: concurrent requests share one forward pass.
+"""Continuous micro-batching: concurrent requests share one forward pass.
 
-Items wait in a bounded FIFO; a worker takes up to ``max_batch`` of them, waiting at most
-``max_wait_ms`` for a batch to fill, and runs the batch function in a worker thread so the event
-loop keeps accepting requests. Each item has its own future, so results return in order. When the
-queue is full the caller gets QueueFullError (a 429 with Retry-After) instead of unbounded latency.
+Items wait in a bounded FIFO. An idle worker dispatches whatever is queued at once (a lone request
+never waits for company); while a forward pass runs in a worker thread, new items accumulate, and the
+next batch takes everything queued, up to ``max_batch``. So batches grow with load by themselves.
+``max_wait_ms`` (default 0) is an optional extra wait for a batch to fill, used only under load: when
+the batch's first item arrived while a forward pass was running and the batch is not yet full.
+Each item has its own future, so results return in order. When the queue is full the caller gets
+QueueFullError (a 429 with Retry-After) instead of unbounded latency.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class BatcherClosedError(Exception):
 class _Pending(Generic[ItemT, ResultT]):
     item: ItemT
     future: asyncio.Future[ResultT]
+    queued_at: float  # loop.time() at submit
 
 
 _STOP = object()
@@ -45,7 +49,7 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         run_batch: Callable[[list[ItemT]], Sequence[ResultT]],
         executor: Executor,
         max_batch: int = 32,
-        max_wait_ms: float = 5.0,
+        max_wait_ms: float = 0.0,
         max_queue: int = 512,
         on_batch: Callable[[int, float], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
@@ -61,6 +65,7 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         self._depth = 0  # items waiting, not yet taken into a batch
         self._closing = False
         self._last_batch_s = 0.05  # running estimate of one batch's duration, for Retry-After
+        self._last_end = -math.inf  # loop.time() when the last forward pass finished
         self._worker: asyncio.Task[None] | None = None
 
     @property
@@ -86,22 +91,50 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         if self._worker is None:
             raise RuntimeError("MicroBatcher.start() was not called")
         if self._depth + len(items) > self.max_queue:
-            raise QueueFullError(self._retry_after())
+            raise QueueFullError(self.retry_after_s())
         loop = asyncio.get_running_loop()
-        pending = [_Pending[ItemT, ResultT](item, loop.create_future()) for item in items]
+        now = loop.time()
+        pending = [_Pending[ItemT, ResultT](item, loop.create_future(), now) for item in items]
         for p in pending:
             self._queue.put_nowait(p)
         self._set_depth(self._depth + len(pending))
         return list(await asyncio.gather(*(p.future for p in pending)))
 
-    def _retry_after(self) -> int:
-        batches_ahead = math.ceil(self._depth / self.max_batch)
+    def retry_after_s(self, extra_items: int = 0) -> int:
+        """Seconds until the queue plus ``extra_items`` would have gone through, at the measured pace."""
+        batches_ahead = math.ceil((self._depth + extra_items) / self.max_batch)
         return max(1, math.ceil(batches_ahead * self._last_batch_s))
 
     def _set_depth(self, depth: int) -> None:
         self._depth = depth
         if self._on_depth is not None:
             self._on_depth(depth)
+
+    def _take_queued(self, batch: list[_Pending[ItemT, ResultT]]) -> bool:
+        """Moves queued items into ``batch`` up to max_batch without waiting; True if it met the stop."""
+        while len(batch) < self.max_batch:
+            try:
+                nxt = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return False
+            if nxt is _STOP:
+                return True  # everything queued before the stop still runs
+            batch.append(nxt)  # type: ignore[arg-type]
+        return False
+
+    async def _wait_for_more(self, batch: list[_Pending[ItemT, ResultT]]) -> bool:
+        """Waits up to max_wait for ``batch`` to fill; True if it met the stop."""
+        deadline = asyncio.get_running_loop().time() + self.max_wait_s
+        while len(batch) < self.max_batch and not self._closing:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    nxt = await self._queue.get()  # a cancelled get leaves the queue untouched
+            except TimeoutError:
+                return False
+            if nxt is _STOP:
+                return True
+            batch.append(nxt)  # type: ignore[arg-type]
+        return False
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -111,18 +144,17 @@ class MicroBatcher(Generic[ItemT, ResultT]):
             if first is _STOP:
                 break
             batch: list[_Pending[ItemT, ResultT]] = [first]  # type: ignore[list-item]
-            # Wait for company only when the queue cannot already fill the batch.
-            if self._queue.qsize() + 1 < self.max_batch and self.max_wait_s > 0 and not self._closing:
-                await asyncio.sleep(self.max_wait_s)
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if nxt is _STOP:
-                    stopping = True  # everything queued before the stop still runs
-                    break
-                batch.append(nxt)  # type: ignore[arg-type]
+            stopping = self._take_queued(batch)
+            # The optional wait is for load only: a first item that found the worker idle goes at once.
+            arrived_during_pass = batch[0].queued_at <= self._last_end
+            if (
+                not stopping
+                and arrived_during_pass
+                and self.max_wait_s > 0
+                and len(batch) < self.max_batch
+                and not self._closing
+            ):
+                stopping = await self._wait_for_more(batch)
             self._set_depth(self._depth - len(batch))
             live = [p for p in batch if not p.future.done()]  # a cancelled request's items are dropped
             if not live:
@@ -141,6 +173,7 @@ class MicroBatcher(Generic[ItemT, ResultT]):
                 continue
             finally:
                 elapsed = time.perf_counter() - started
+                self._last_end = loop.time()
                 self._last_batch_s = 0.8 * self._last_batch_s + 0.2 * elapsed
                 if self._on_batch is not None:
                     self._on_batch(len(live), elapsed)

@@ -15,7 +15,7 @@ from app.auth import BearerAuthMiddleware
 from app.backend import Backend
 from app.errors import install_error_handlers
 from app.metrics import ServiceMetrics
-from app.middleware import BodyLimitMiddleware, MetricsMiddleware
+from app.middleware import AdmissionMiddleware, BodyLimitMiddleware, MetricsMiddleware
 from app.routes import embed, heads, ops, users
 from app.schemas import EmbedRequest
 from app.service import EmbeddingService
@@ -37,7 +37,12 @@ def default_backend_factory(settings: Settings) -> Callable[[], Backend]:
         from app.model_backend import ModelBackend
 
         assert settings.checkpoint is not None  # Settings validation guarantees it
-        return ModelBackend.load(settings.checkpoint, device=settings.device, fp16=settings.fp16)
+        return ModelBackend.load(
+            settings.checkpoint,
+            device=settings.device,
+            fp16=settings.fp16,
+            torch_threads=settings.torch_threads,
+        )
 
     return load
 
@@ -83,6 +88,21 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, multipart_paths=frozenset({"/embed"})
+    )
+
+    def admission_retry_after(in_progress: int) -> int:
+        # Requests in progress that are not yet in the batch queue are about one tweet each.
+        batcher = service.batcher  # looked up per call: a restarted service has a new batcher
+        return batcher.retry_after_s(max(0, in_progress - batcher.depth))
+
+    # Inside auth (an unauthenticated request takes no slot), outside the body limit (reading counts).
+    app.add_middleware(
+        AdmissionMiddleware,
+        routes=[route for module in (embed, heads, users) for route in module.router.routes],
+        limit=settings.inflight_limit,
+        retry_after_s=admission_retry_after,
+        on_reject=metrics.queue_rejections.inc,
+        on_in_progress=metrics.in_progress.set,
     )
     app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

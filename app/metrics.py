@@ -38,6 +38,11 @@ class ServiceMetrics:
         self.queue_rejections = Counter(
             "tweetembed_queue_rejections", "Requests refused with 429", registry=r
         )
+        self.in_progress = Gauge(
+            "tweetembed_model_requests_in_progress",
+            "Requests in progress on the model endpoints (admission control counts these)",
+            registry=r,
+        )
         self.ready = Gauge("tweetembed_ready", "1 once the checkpoint and heads are loaded", registry=r)
         self._hits = 0
         self._lookups = 0

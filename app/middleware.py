@@ -1,10 +1,12 @@
 """Request-level guards and measurements that must run before FastAPI parses a body:
-the body-size limit, the content-type check, and per-endpoint metrics."""
+admission control, the body-size limit, the content-type check, and per-endpoint metrics."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import error_response
@@ -117,3 +119,67 @@ class MetricsMiddleware:
             endpoint = getattr(route, "path", None) or "unmatched"
             self.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+
+
+class AdmissionMiddleware:
+    """Refuses a request to a model endpoint with 429 (``queue_full``, with Retry-After) before its body
+    is read when ``limit`` such requests are already in progress.
+
+    The batcher's bounded queue alone decides too late: by then every request has been read, parsed,
+    validated and decoded, so under overload accepted requests wait behind all that work and their
+    latency grows without bound. Counting requests at the door bounds it by ``limit / capacity``, and a
+    refusal costs almost nothing. Requests to other endpoints (/health, /metrics, ...) are not counted.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Sequence[BaseRoute],
+        limit: int,
+        retry_after_s: Callable[[int], int],
+        on_reject: Callable[[], None] | None = None,
+        on_in_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.routes = list(routes)
+        self.limit = limit
+        self.retry_after_s = retry_after_s  # in-progress count -> seconds until they have drained
+        self.on_reject = on_reject
+        self.on_in_progress = on_in_progress
+        self.in_progress = 0
+
+    def _route_of(self, scope: Scope) -> BaseRoute | None:
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return route
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._route_of(scope) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        if self.in_progress >= self.limit:
+            retry = self.retry_after_s(self.in_progress)
+            if self.on_reject is not None:
+                self.on_reject()
+            scope["route"] = route  # so the request is counted under its endpoint, not "unmatched"
+            response = error_response(
+                "queue_full",
+                f"{self.in_progress} requests in progress, the most this service takes; retry in {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+            await response(scope, receive, send)
+            return
+        # One event loop, no await between the check and the increment: no lock needed.
+        self._set(self.in_progress + 1)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._set(self.in_progress - 1)
+
+    def _set(self, value: int) -> None:
+        self.in_progress = value
+        if self.on_in_progress is not None:
+            self.on_in_progress(value)

@@ -6,6 +6,7 @@ without torch or a checkpoint; this is also the one place that knows DESIGN.md's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,24 @@ from PIL import Image
 
 from app.backend import HEAD_NAMES, EmbeddingResult, PlaceGuessOut
 from model.record import Tweet
+
+log = logging.getLogger(__name__)
+
+
+def apply_torch_threads(threads: int) -> int:
+    """Set torch's intra-op (and, where still possible, inter-op) thread count; returns the intra-op
+    count in force. The service loads on its forward thread, so this runs there before the first forward
+    pass; threads torch starts later read the same global count."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError as exc:
+        # Allowed once per process and only before any inter-op work: a second app in one process (tests)
+        # or an earlier torch call already fixed it, and the intra-op count is what the forward pass uses.
+        log.debug("torch inter-op threads left as they are: %s", exc)
+    return int(torch.get_num_threads())
 
 
 class ModelBackend:
@@ -29,11 +48,17 @@ class ModelBackend:
         self.checkpoint_digest = str(embedder.checkpoint_digest)
 
     @classmethod
-    def load(cls, path: Path, device: str = "auto", fp16: bool = False) -> ModelBackend:
-        """Load the checkpoint (its manifest verified by the loaders) and every head it has."""
+    def load(
+        cls, path: Path, device: str = "auto", fp16: bool = False, torch_threads: int | None = None
+    ) -> ModelBackend:
+        """Load the checkpoint (its manifest verified by the loaders) and every head it has;
+        ``torch_threads`` (None: torch's default) is applied first, once, for the whole process."""
         from model.embedder import TweetEmbedder
         from model.heads.loader import load_heads
 
+        if torch_threads is not None:
+            in_force = apply_torch_threads(torch_threads)
+            log.info("torch threads: %d", in_force)
         embedder = TweetEmbedder.load(path, device=device, fp16=fp16)
         heads = load_heads(path)
         return cls(embedder, heads, path)

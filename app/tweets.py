@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.concurrency import run_in_threadpool
+
 from app.errors import ApiError
 from app.images import DecodedImage, decode_base64, decode_image
 from app.schemas import TweetIn
@@ -93,3 +95,18 @@ def decode_items(
             )
         out.append(TweetInput(tweet, image))
     return out
+
+
+async def decode_request_items(
+    items: list[TweetIn],
+    fields: list[str],
+    settings: Settings,
+    uploads: dict[int, bytes] | None = None,
+    user_id: str | None = None,
+) -> list[TweetInput]:
+    """decode_items, on a worker thread only when there are images to decode. Text-only tweets take
+    microseconds, less than the hop to a thread, and under load no request should queue for a free
+    threadpool worker just to build its records."""
+    if uploads or any(item.image_base64 for item in items):
+        return await run_in_threadpool(decode_items, items, fields, settings, uploads, user_id)
+    return decode_items(items, fields, settings, uploads, user_id)

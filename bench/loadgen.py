@@ -267,12 +267,15 @@ async def open_loop(
         result.outcomes.append(Outcome(scheduled - started, time.perf_counter() - scheduled, status))
 
     i = 0
-    next_at = started
-    while next_at - started < duration_s:
-        current = rate(next_at - started)
+    offset = 0.0  # scheduled arrival, seconds since the start
+    while offset < duration_s:
+        # Rounded so that summing 1/rate steps does not drift across a phase boundary (40 steps of
+        # 1/400 s must end exactly at 0.1 s, not one arrival later).
+        current = rate(round(offset, 9))
         if current <= 0:  # a silent phase: look again in 10 ms
-            next_at += 0.01
+            offset += 0.01
             continue
+        next_at = started + offset
         delay = next_at - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -283,7 +286,7 @@ async def open_loop(
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
         i += 1
-        next_at += 1.0 / current
+        offset = round(offset + 1.0 / current, 9)
     if in_flight:
         await asyncio.gather(*in_flight)
     result.duration_s = time.perf_counter() - started

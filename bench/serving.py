@@ -151,6 +151,7 @@ def sensitivity(ckpt: Path, workload: Workload, seconds: float, logs: Path) -> l
             **NO_CACHE,
             "OMP_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads,
+            "TWEETEMBED_TORCH_THREADS": threads,  # the service sets its own count at load otherwise
             "TWEETEMBED_BATCH_MAX_WAIT_MS": wait,
         }
         port = free_port()
@@ -336,6 +337,7 @@ def set_threads(threads: int | None) -> int:
 
     if threads:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+        os.environ["TWEETEMBED_TORCH_THREADS"] = str(threads)  # the service applies this one at load
         torch.set_num_threads(threads)
     return torch.get_num_threads()
 

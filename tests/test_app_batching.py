@@ -55,6 +55,49 @@ async def test_concurrent_requests_are_batched_and_equal_one_by_one() -> None:
             assert np.allclose(a["components"][c], b["components"][c], atol=1e-6)
 
 
+async def test_a_lone_request_is_not_delayed_by_max_wait() -> None:
+    # 200 ms of allowed wait: the old batcher slept all of it for every request; a continuous one sends
+    # a request that finds the worker idle straight to the forward pass.
+    async with running_app(FakeBackend(), cache_enabled=False, batch_max_wait_ms=200) as (_, client):
+        await client.post("/embed", json={"tweet": _tweets(0, 1)[0]})  # warm-up
+        took = []
+        for t in _tweets(1, 5):
+            started = time.perf_counter()
+            response = await client.post("/embed", json={"tweet": t})
+            took.append(time.perf_counter() - started)
+            assert response.status_code == 200
+    assert sorted(took)[len(took) // 2] < 0.1, took  # generous: a shared 2-core machine
+
+
+async def test_batcher_sends_a_lone_item_at_once_and_batches_what_arrives_during_a_pass() -> None:
+    sizes: list[int] = []
+
+    def slow(items: list[int]) -> list[int]:
+        sizes.append(len(items))
+        time.sleep(0.15)
+        return items
+
+    with ThreadPoolExecutor(1) as pool:
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            slow, pool, max_batch=8, max_wait_ms=300, max_queue=100
+        )
+        batcher.start()
+        started = time.perf_counter()
+        assert await batcher.submit([1]) == [1]
+        assert time.perf_counter() - started < 0.3  # the pass alone, not the pass plus max_wait
+
+        # While one pass runs, items accumulate; max_wait then lets the next batch wait for a late one.
+        first = asyncio.create_task(batcher.submit([10]))
+        await asyncio.sleep(0.05)  # the pass on [10] is running
+        during = [asyncio.create_task(batcher.submit([i])) for i in (11, 12, 13)]
+        await first  # the pass ended; 11-13 (arrived during it) may wait up to 300 ms for company
+        await asyncio.sleep(0.05)
+        late = asyncio.create_task(batcher.submit([14]))
+        assert [await t for t in during] == [[11], [12], [13]] and await late == [14]
+        await batcher.close()
+    assert sizes == [1, 1, 4], sizes
+
+
 async def test_full_queue_is_429_with_retry_after() -> None:
     backend = FakeBackend(delay_s=0.2)
     async with running_app(

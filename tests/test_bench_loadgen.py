@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-# bench/ is a tool of the repository, not part of the installed package: import it from the checkout.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import loadgen, loadtest, report
 from bench.loadgen import TIMEOUT, HttpxSender, Outcome, Request, RunResult, closed_loop, open_loop

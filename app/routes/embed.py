@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
@@ -26,7 +25,7 @@ from app.schemas import (
     OpenAIEmbeddingResponse,
     OpenAIUsage,
 )
-from app.tweets import TweetInput, check_batch, decode_items, field_names
+from app.tweets import TweetInput, check_batch, decode_request_items, field_names
 from model.record import Tweet
 from model.tokenizer import extract_hashtags, extract_mentions, tokenize
 
@@ -148,8 +147,8 @@ async def embed(request: Request, service: ServiceDep, settings: SettingsDep) ->
             raise ApiError(
                 "validation_error", f"{missing[0]}.user_id: store: true needs a user_id on every tweet"
             )
-    inputs = await run_in_threadpool(
-        decode_items, items, field_names(len(items), body.tweet is not None), settings, uploads
+    inputs = await decode_request_items(
+        items, field_names(len(items), body.tweet is not None), settings, uploads
     )
     result = await service.embed(inputs)
     stored = 0

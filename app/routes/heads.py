@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
 from app.backend import EmbeddingResult
 from app.deps import ServiceDep, SettingsDep
@@ -26,7 +25,7 @@ from app.schemas import (
 )
 from app.service import EmbeddingService
 from app.settings import Settings
-from app.tweets import TweetInput, check_batch, check_k, decode_items, field_names
+from app.tweets import TweetInput, check_batch, check_k, decode_request_items, field_names
 
 router = APIRouter(tags=["heads"])
 
@@ -37,9 +36,7 @@ async def _embed_request(
     items = body.items()
     check_batch(len(items), settings)
     service.require_backend()
-    inputs = await run_in_threadpool(
-        decode_items, items, field_names(len(items), body.tweet is not None), settings
-    )
+    inputs = await decode_request_items(items, field_names(len(items), body.tweet is not None), settings)
     return inputs, await service.embed(inputs)
 
 

@@ -70,6 +70,7 @@ async def info(service: ServiceDep, settings: SettingsDep) -> InfoResponse:
             "store_max_tweets",
         )
     }
+    limits["max_inflight_requests"] = settings.inflight_limit
     redis = None
     if service.redis is not None:
         redis = "up" if await service.redis.ping() else "down"

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from starlette.concurrency import run_in_threadpool
 
 from app.deps import ServiceDep, SettingsDep
 from app.errors import ApiError
 from app.routes import COMMON_ERRORS, error_responses
 from app.schemas import BotScoreResponse, StoreRequest, StoreResponse
-from app.tweets import check_batch, decode_items, field_names
+from app.tweets import check_batch, decode_request_items, field_names
 
 router = APIRouter(tags=["users"])
 
@@ -71,7 +70,7 @@ async def store_tweets(
             raise ApiError(
                 "validation_error", f"{field}.user_id: {tweet.user_id!r} is not the path's user {user!r}"
             )
-    inputs = await run_in_threadpool(decode_items, body.tweets, fields, settings, None, user)
+    inputs = await decode_request_items(body.tweets, fields, settings, None, user)
     result = await service.embed(inputs)
     total = await service.store_tweets(user, inputs, result.average)
     return StoreResponse(user=user, stored=len(inputs), total=total)
