@@ -1,0 +1,84 @@
+"""``load_heads(ckpt_dir)``: every head under CKPT/heads/, each checked against the manifest first.
+
+A head whose files are absent is None (a checkpoint without images simply has no image index); a
+head file that is present but unlisted or whose hash differs is refused with CheckpointError before
+anything in it is read, because joblib files are pickles and run code when loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.checkpoint import CheckpointError, verify_manifest
+from model.heads.bot_head import CnnBotDetector, KnnBotDetector, load_bot_detector
+from model.heads.hashtag_index import INDEX_FILE, TAGS_FILE, HashtagRecommender
+from model.heads.hashtag_neighbours import INDEX_FILE as NEIGHBOUR_INDEX
+from model.heads.hashtag_neighbours import META_FILE as NEIGHBOUR_META
+from model.heads.hashtag_neighbours import NeighbourHashtagRecommender
+from model.heads.location_head import FOREST_FILE, META_FILE, LocationPredictor
+from model.heads.retrieval_index import IMAGE_INDEX, TEXT_INDEX, RetrievalIndex
+
+HEADS_DIR = "heads"
+HEADS_META = "heads.json"
+
+
+@dataclass
+class Heads:
+    # The recommender build-heads chose (heads.json "hashtag_method"); the paper's one stays reachable.
+    hashtags: HashtagRecommender | NeighbourHashtagRecommender | None = None
+    hashtags_paper: HashtagRecommender | None = None
+    location: LocationPredictor | None = None
+    bots: KnnBotDetector | CnnBotDetector | None = None
+    image_index: RetrievalIndex | None = None
+    text_index: RetrievalIndex | None = None
+
+    def available(self) -> list[str]:
+        return [
+            name
+            for name in ("hashtags", "location", "bots", "image_index", "text_index")
+            if getattr(self, name) is not None
+        ]
+
+
+def load_heads(ckpt_dir: Path) -> Heads:
+    ckpt_dir = Path(ckpt_dir)
+    heads_dir = ckpt_dir / HEADS_DIR
+    if not heads_dir.is_dir():
+        return Heads()
+    listed = verify_manifest(ckpt_dir)  # raises CheckpointError on any mismatch or missing file
+    on_disk = sorted(p.relative_to(ckpt_dir).as_posix() for p in heads_dir.rglob("*") if p.is_file())
+    unlisted = [p for p in on_disk if p not in listed]
+    if unlisted:
+        raise CheckpointError(f"head file not in the manifest (refusing to load it): {unlisted[0]}")
+
+    def has(*names: str) -> bool:
+        return all((heads_dir / n).is_file() for n in names)
+
+    import faiss
+
+    # Heads are loaded to answer requests one at a time; there, 1 FAISS thread answers ~2x faster
+    # than 2 (see ../shared/docs/dependencies.md), and batch jobs do their own search in numpy.
+    faiss.omp_set_num_threads(1)
+    heads = Heads()
+    if has(INDEX_FILE, TAGS_FILE):
+        heads.hashtags_paper = heads.hashtags = HashtagRecommender.load(heads_dir)
+    method = heads_summary(ckpt_dir).get("hashtag_method", "neighbours")
+    if method == "neighbours" and has(NEIGHBOUR_INDEX, NEIGHBOUR_META):
+        heads.hashtags = NeighbourHashtagRecommender.load(heads_dir)
+    if has(FOREST_FILE, META_FILE):
+        heads.location = LocationPredictor.load(heads_dir)
+    if has("bots.json"):
+        heads.bots = load_bot_detector(heads_dir)
+    if has(f"{IMAGE_INDEX}.faiss", f"{IMAGE_INDEX}.json"):
+        heads.image_index = RetrievalIndex.load(heads_dir, IMAGE_INDEX)
+    if has(f"{TEXT_INDEX}.faiss", f"{TEXT_INDEX}.json"):
+        heads.text_index = RetrievalIndex.load(heads_dir, TEXT_INDEX)
+    return heads
+
+
+def heads_summary(ckpt_dir: Path) -> dict[str, object]:
+    """What build-heads recorded about the heads (sizes, parameters, timings), for /info and reports."""
+    path = Path(ckpt_dir) / HEADS_DIR / HEADS_META
+    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else {}

@@ -1,0 +1,195 @@
+"""Heads on seeded random embeddings: brute-force references, hand-worked cases, save/load, tampering."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from heads_support import DIM, FakeEmbedder, tiny_tweets, write_work_dir
+
+from model.checkpoint import CheckpointError, write_manifest
+from model.embedding_batch import EmbeddingBatch
+from model.heads.bot_head import KimCnn, KnnBotDetector
+from model.heads.hashtag_index import HashtagRecommender
+from model.heads.hashtag_neighbours import NeighbourHashtagRecommender
+from model.heads.loader import load_heads
+from model.heads.location_head import FEATURE_COMPONENTS, LocationPredictor, location_features
+from model.heads.vector_index import build_index, normalise_rows
+from training.heads.build import run_build_heads
+from training.heads.fit_bots import fit_cnn
+from training.heads.fit_location import ForestParams, fit_forest
+
+
+def random_batch(n: int, rng: np.random.Generator, dim: int = 8) -> EmbeddingBatch:
+    comps = {c: normalise_rows(rng.standard_normal((n, dim))) for c in ("text", "image", "hashtags")}
+    present = {c: rng.random(n) < 0.7 for c in comps}
+    present["text"][:] = True
+    for c in comps:
+        comps[c][~present[c]] = 0
+    avg = normalise_rows(sum(comps.values()))
+    return EmbeddingBatch(comps, present, avg)
+
+
+def test_hashtag_recommendation_is_max_cosine_over_present_components() -> None:
+    rng = np.random.default_rng(0)
+    tags = [f"tag{i}" for i in range(60)]
+    tag_vecs = rng.standard_normal((60, 8)).astype(np.float32)
+    batch = random_batch(30, rng)
+    got = HashtagRecommender(build_index(tag_vecs), tags).recommend(batch, k=5)
+    unit = normalise_rows(tag_vecs)
+    for i in range(30):
+        rows = np.stack([batch.components[c][i] for c in batch.components if batch.present[c][i]])
+        scores = (rows @ unit.T).max(axis=0)
+        assert [t for t, _ in got[i]] == [tags[j] for j in np.argsort(-scores)[:5]]
+
+
+def test_hashtag_exclude_own_still_returns_k() -> None:
+    rng = np.random.default_rng(1)
+    tags = [f"Tag{i}" for i in range(20)]
+    batch = random_batch(4, rng)
+    rec = HashtagRecommender(build_index(rng.standard_normal((20, 8))), tags)
+    plain = rec.recommend(batch, k=3)
+    own = [{plain[i][0][0].lower(), plain[i][1][0]} for i in range(4)]  # case-insensitive match
+    excluded = rec.recommend(batch, k=3, exclude_own=own)
+    for i in range(4):
+        names = [t for t, _ in excluded[i]]
+        assert len(names) == 3 and not ({n.lower() for n in names} & {o.lower() for o in own[i]})
+        assert names[0] == plain[i][2][0]
+
+
+def test_neighbour_hashtags_by_hand() -> None:
+    # Training tweets (average without hashtags): (1,0) #a #b, (0,1) #b, (-1,0) #c.
+    train = np.array([[1, 0], [0, 1], [-1, 0]], dtype=np.float32)
+    rec = NeighbourHashtagRecommender(build_index(train), [["a", "b"], ["b"], ["c"]], neighbours=3)
+    query = EmbeddingBatch(
+        {"text": np.array([[0.8, 0.6]], np.float32), "hashtags": np.array([[0.0, -1.0]], np.float32)},
+        {"text": np.array([True]), "hashtags": np.array([True])},
+        np.zeros((1, 2), np.float32),
+    )
+    # The hashtag component is ignored; cosines 0.8, 0.6, -0.8 -> weights a 0.8, b 1.4, c 0 of total 1.4.
+    got = rec.recommend(query, k=3)[0]
+    assert [t for t, _ in got] == ["b", "a", "c"]
+    np.testing.assert_allclose([s for _, s in got], [1.0, 0.8 / 1.4, 0.0], rtol=1e-5)
+    assert [t for t, _ in rec.recommend(query, k=2, exclude_own=[{"B"}])[0]] == ["a", "c"]
+
+
+def test_location_features_zero_absent_parts_and_flag_them() -> None:
+    rng = np.random.default_rng(2)
+    batch = random_batch(5, rng)  # has no 'user' component at all
+    profile = rng.standard_normal((5, 8)).astype(np.float32)
+    has_profile = np.array([True, False, True, False, True])
+    x = location_features(batch, profile, has_profile)
+    c = len(FEATURE_COMPONENTS)
+    assert x.shape == (5, (c + 1) * 8 + c + 1)
+    flags = x[:, (c + 1) * 8 :]
+    np.testing.assert_array_equal(flags[:, 0], batch.present["text"])
+    np.testing.assert_array_equal(flags[:, 1], batch.present["image"])
+    np.testing.assert_array_equal(flags[:, 3], 0)  # user absent everywhere
+    np.testing.assert_array_equal(flags[:, 4], has_profile)
+    np.testing.assert_array_equal(x[~has_profile, c * 8 : (c + 1) * 8], 0)
+    np.testing.assert_allclose(x[has_profile, c * 8 : (c + 1) * 8], profile[has_profile])
+
+
+def test_location_predictor_learns_topic_places() -> None:
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((3, 8))
+    labels = rng.integers(3, size=300)
+    batch = random_batch(300, rng)
+    batch.components["text"] = normalise_rows(centres[labels] + 0.3 * rng.standard_normal((300, 8)))
+    profile, has_profile = np.zeros((300, 8), np.float32), np.zeros(300, bool)
+    features = location_features(batch, profile, has_profile)
+    names = [f"p{j}" for j in labels]
+    forest = fit_forest(features[:200], names[:200], ForestParams(n_estimators=20, n_jobs=1))
+    places = {f"p{j}": {"name": f"P{j}", "lat": float(j), "lon": 0.0} for j in range(3)}
+    pred = LocationPredictor(forest, FEATURE_COMPONENTS, places)
+    test = batch.rows(np.arange(200, 300))
+    guesses = pred.predict(test, profile[200:], has_profile[200:], k=2)
+    assert all(g[0].probability >= g[1].probability for g in guesses)
+    accuracy = np.mean([g[0].place_id == n for g, n in zip(guesses, names[200:], strict=True)])
+    assert accuracy > 0.9
+    assert guesses[0][0].name == places[guesses[0][0].place_id]["name"]
+
+
+def test_knn_bot_scores_by_hand() -> None:
+    train = np.array([[1, 0], [0.8, 0.6], [0, 1]], dtype=np.float32)  # bot, human, bot
+    labels = np.array([1, 0, 1])
+    query = [np.array([[1.0, 0.1]]), np.array([[0.0, 1.0], [0.1, 1.0]])]
+    one = KnnBotDetector(train, labels, k=1).score(query)
+    np.testing.assert_allclose(one, [1.0, 1.0])
+    # k=2, first query (1, 0.1)/|.|: cos to bot (1,0) = 0.995, to human (0.8,0.6) = 0.856 -> 0.995/1.851
+    two = KnnBotDetector(train, labels, k=2).score(query[:1])
+    q = np.array([1.0, 0.1]) / np.linalg.norm([1.0, 0.1])
+    s_bot, s_human = q @ train[0], q @ train[1]
+    np.testing.assert_allclose(two, [s_bot / (s_bot + s_human)], rtol=1e-5)
+
+
+def test_kim_cnn_shapes_and_learns_a_separable_toy_problem() -> None:
+    torch.manual_seed(0)
+    net = KimCnn(dim=6, windows=(2, 3, 4), feature_maps=300)
+    assert net(torch.zeros(5, 10, 6)).shape == (5,)
+    rng = np.random.default_rng(4)
+    labels = rng.integers(2, size=120)
+    rows = [
+        rng.standard_normal((int(rng.integers(1, 11)), 6)).astype(np.float32) + (2 * y - 1) * 0.8
+        for y in labels
+    ]
+    det = fit_cnn(rows[:80], labels[:80], dim=6, epochs=15, progress=False)
+    scores = det.score(rows[80:])
+    assert scores.shape == (40,) and ((scores >= 0) & (scores <= 1)).all()
+    assert np.mean((scores >= 0.5) == labels[80:]) > 0.9
+
+
+@pytest.fixture()
+def built_checkpoint(tmp_path: Path) -> tuple[Path, Path, FakeEmbedder]:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps({"dim": DIM}))
+    write_manifest(ckpt)
+    work = write_work_dir(tmp_path, tiny_tweets())
+    embedder = FakeEmbedder()
+    run_build_heads(ckpt, work, params=ForestParams(n_estimators=10, n_jobs=1), embedder=embedder, bot_k=3)
+    return ckpt, work, embedder
+
+
+def test_built_heads_round_trip_through_save_and_load(
+    built_checkpoint: tuple[Path, Path, FakeEmbedder],
+) -> None:
+    ckpt, _, embedder = built_checkpoint
+    heads = load_heads(ckpt)
+    assert set(heads.available()) == {"hashtags", "location", "bots", "image_index", "text_index"}
+    tweets = tiny_tweets(20, seed=9)
+    batch = embedder.embed(tweets)
+    assert heads.hashtags is not None and heads.location is not None and heads.bots is not None
+    assert isinstance(heads.hashtags, NeighbourHashtagRecommender)  # build-heads' default method
+    assert isinstance(heads.hashtags_paper, HashtagRecommender)
+    recs = heads.hashtags.recommend(batch, k=3)
+    assert all(r[0][0].startswith(f"tag{t.hashtags[0][3]}") for r, t in zip(recs, tweets, strict=True))
+    profile = embedder.embed_texts([t.user_location or "" for t in tweets])
+    guesses = heads.location.predict(batch, profile, np.ones(20, bool), k=1)
+    assert np.mean([g[0].place_id == t.place_id for g, t in zip(guesses, tweets, strict=True)]) > 0.8
+    assert guesses[0][0].lat is not None
+    scores = heads.bots.score([batch.average[i : i + 1] for i in range(20)])
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert heads.image_index is not None
+    hits = heads.image_index.search([batch.components["text"][:1]], 3)
+    assert len(hits[0]) == 3
+
+
+def test_tampered_head_is_refused(built_checkpoint: tuple[Path, Path, FakeEmbedder]) -> None:
+    ckpt, _, _ = built_checkpoint
+    forest = ckpt / "heads" / "location_forest.joblib"
+    data = bytearray(forest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    forest.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"location_forest\.joblib"):
+        load_heads(ckpt)
+
+
+def test_unlisted_head_file_is_refused(built_checkpoint: tuple[Path, Path, FakeEmbedder]) -> None:
+    ckpt, _, _ = built_checkpoint
+    (ckpt / "heads" / "extra.faiss").write_bytes(b"not listed")
+    with pytest.raises(CheckpointError, match=r"extra\.faiss"):
+        load_heads(ckpt)

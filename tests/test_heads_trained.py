@@ -1,0 +1,94 @@
+"""Heads of a tiny trained checkpoint: build-heads through the CLI, load, predict, refuse tampering."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("training.synth.writer")
+pytest.importorskip("training.trainer")
+
+
+@pytest.mark.slow
+def test_tiny_trained_checkpoint_heads_round_trip(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from model.checkpoint import CheckpointError
+    from model.config import SMALL
+    from model.embedder import TweetEmbedder
+    from model.heads.loader import load_heads
+    from training.cli import app
+    from training.heads.data import load_splits
+    from training.prepare.cli import prepare
+    from training.synth.knobs import SynthConfig
+    from training.synth.writer import write_world
+    from training.trainer import train
+
+    torch.set_num_threads(2)
+    world, work, ckpt = tmp_path / "world", tmp_path / "work", tmp_path / "ckpt"
+    write_world(SynthConfig(tweets=600, seed=3, workers=1), world, progress=False)
+    prepare(
+        data=world,
+        out=work,
+        config="small",
+        quiet=True,
+        word_dim=None,
+        user_dim=None,
+        image_encoder=None,
+        image_size=None,
+        place_neighbours=None,
+        split="auto",
+        seed=0,
+        word_vectors=None,
+        min_count=2,
+        word_epochs=2,
+        walks_per_node=4,
+        walk_length=20,
+        threads=2,
+        device="cpu",
+    )
+    train(work, ckpt, dataclasses.replace(SMALL, epochs=1), device="cpu", progress=False, echo=lambda _: None)
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "build-heads",
+            str(ckpt),
+            str(work),
+            "--forest-trees",
+            "10",
+            "--bot-method",
+            "cnn",
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "heads written" in result.output
+    heads = load_heads(ckpt)
+    assert heads.hashtags is not None and heads.text_index is not None and heads.bots is not None
+    embedder = TweetEmbedder.load(ckpt, device="cpu")
+    test = load_splits(work).test[:8]
+    batch = embedder.embed(test)
+    recs = heads.hashtags.recommend(batch, k=3)
+    assert all(len(r) == 3 for r in recs)
+    # A training tweet's own text finds itself first in the text index (it was indexed from the same model).
+    train_tweet = next(t for t in load_splits(work).train if t.text)
+    own = embedder.embed([train_tweet])
+    hit = heads.text_index.search([own.components["text"][:1]], 1)[0][0]
+    assert hit[1] == pytest.approx(1.0, abs=1e-3)
+    scores = heads.bots.score([batch.average[i : i + 1] for i in range(len(test))])
+    assert scores.shape == (len(test),) and np.all((scores >= 0) & (scores <= 1))
+    if heads.location is not None:
+        profile = embedder.embed_texts([t.user_location or "" for t in test])
+        guesses = heads.location.predict(batch, profile, np.array([bool(t.user_location) for t in test]), k=2)
+        assert all(len(g) == 2 and g[0].probability >= g[1].probability for g in guesses)
+
+    index_file = ckpt / "heads" / "hashtags.faiss"
+    index_file.write_bytes(index_file.read_bytes() + b"\0")
+    with pytest.raises(CheckpointError, match=r"hashtags\.faiss"):
+        load_heads(ckpt)

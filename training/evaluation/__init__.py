@@ -1,0 +1,1 @@
+"""The evaluation harness (`tweetembed evaluate`): the paper's four applications against baselines."""

@@ -1,0 +1,320 @@
+"""Runs every task on the joint model, its baselines and its comparison models, on the same splits.
+
+Each task that lacks what it needs (images, city places, hashtags, bot labels, a comparison model)
+is recorded as skipped with the reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.record import Tweet
+from training.evaluation import bots as bot_eval
+from training.evaluation import hashtags as tag_eval
+from training.evaluation import location as loc_eval
+from training.evaluation.retrieval import retrieval_metrics
+from training.evaluation.variants import Variant, comparison_variants, hashtags_as_text, train_variant
+from training.heads.data import Splits, load_splits, read_bot_label_file, recent_tweets_by_user
+from training.heads.embedding import Embedder, embed_all, profile_embeddings
+from training.heads.fit_location import LARGER_FOREST, ForestParams, city_label
+
+JOINT = "Joint model (ours)"
+
+
+@dataclass
+class EvalOptions:
+    bot_labels: Path | None = None
+    bot_test_labels: Path | None = None
+    vsepp: Path | None = None
+    vsepp_hashtags: Path | None = None
+    ablations: dict[str, Path] = field(default_factory=dict)
+    train_missing: bool = True
+    run_ablations: bool = True
+    models_dir: Path | None = None
+    device: str = "auto"
+    forest: ForestParams = field(default_factory=ForestParams)
+    larger_forest: ForestParams | None = LARGER_FOREST
+    knn_ks: tuple[int, ...] = (1, 10)
+    cnn: bool = True
+    n_recent: int = 10
+    bot_folds: int = 5
+    hashtag_neighbours: int = 50
+
+
+def _timed(log: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
+    start = time.perf_counter()
+    try:
+        return fn()
+    finally:
+        log[name] = round(time.perf_counter() - start, 1)
+
+
+def _guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A baseline module that is missing or fails is reported, not fatal to the whole report."""
+    try:
+        return fn()
+    except ImportError as exc:
+        return {"skipped": f"baseline unavailable: {exc}"}
+
+
+class Evaluation:
+    def __init__(self, splits: Splits, options: EvalOptions, echo: Callable[[str], None] = print) -> None:
+        self.splits = splits
+        self.options = options
+        self.echo = echo
+        self.timings: dict[str, float] = {}
+        test_labels = read_bot_label_file(options.bot_test_labels) if options.bot_test_labels else {}
+        labels = {**splits.bot_labels, **test_labels}
+        self.bot_users = sorted(labels)
+        self.bot_labels = np.array([labels[u] for u in self.bot_users], dtype=np.int64)
+        self.bot_test_mask = np.array([u in test_labels for u in self.bot_users]) if test_labels else None
+        self.recent = recent_tweets_by_user(splits.all_tweets(), options.n_recent, set(self.bot_users))
+        classes = loc_eval.city_classes(splits.train, splits.val, splits.test)
+        self.loc_train = [t for t in splits.train if city_label(t) in classes]
+        self.loc_test = [t for t in splits.test if city_label(t) in classes]
+        self.loc_classes = classes
+        self.coords = loc_eval.place_coordinates(splits.all_tweets())
+
+    # ---- one embedding model --------------------------------------------------------------------
+    def model_tasks(
+        self,
+        name: str,
+        embedder: Embedder,
+        full: bool,
+        retrieval_only: bool = False,
+        transform: Callable[[Tweet], Tweet | None] | None = None,
+    ) -> dict[str, Any]:
+        """Every task one embedding model can do (``full`` adds the larger forest and the CNN);
+        ``transform`` rewrites the test tweets first (hashtags as text)."""
+        comps = set(embedder.config.components)
+        test = self.splits.test
+        if transform is not None:
+            test = [t2 for t in test if (t2 := transform(t)) is not None]
+        batch = _timed(
+            self.timings, f"{name}: embed test", lambda: embed_all(embedder, test, desc=f"{name} test")
+        )
+        out: dict[str, Any] = {
+            "retrieval": {
+                "image": retrieval_metrics(batch, "image"),
+                "text": retrieval_metrics(batch, "text"),
+            }
+        }
+        if retrieval_only:
+            return out
+        rows, truth = tag_eval.test_queries(test)
+        tagged_train = [t for t in self.splits.train if t.hashtags]
+        if rows and tagged_train:
+            recs: dict[str, list[list[str]]] = {}
+            if "hashtags" in comps:
+                recs[tag_eval.PAPER_METHOD] = _timed(
+                    self.timings,
+                    f"{name}: hashtags (paper)",
+                    lambda: tag_eval.joint_recommendations(embedder, self.splits.train, batch, rows),
+                )
+            train_b = embed_all(embedder, tagged_train, desc=f"{name} tagged train")
+            recs[tag_eval.NEIGHBOUR_METHOD] = _timed(
+                self.timings,
+                f"{name}: hashtags (neighbours)",
+                lambda: tag_eval.neighbour_recommendations(
+                    tagged_train, train_b, batch, rows, self.options.hashtag_neighbours
+                ),
+            )
+            out["hashtags"] = {method: tag_eval.prf_curve(r, truth) for method, r in recs.items()}
+        out["location"] = self._location(name, embedder, full)
+        out["bots"] = self._bots(name, embedder, full)
+        return out
+
+    def _location(self, name: str, embedder: Embedder, full: bool) -> dict[str, Any]:
+        if len(self.loc_classes) < 2 or not self.loc_test:
+            return {"skipped": "fewer than 2 city-level places shared by the train, val and test splits"}
+        train_b = embed_all(embedder, self.loc_train, desc=f"{name} location train")
+        test_b = embed_all(embedder, self.loc_test, desc=f"{name} location test")
+        train_x, test_x = loc_eval.joint_features(
+            train_b,
+            test_b,
+            profile_embeddings(embedder, self.loc_train),
+            profile_embeddings(embedder, self.loc_test),
+        )
+        labels = [city_label(t) or "" for t in self.loc_train]
+        out: dict[str, Any] = {}
+        pred, info = _timed(
+            self.timings,
+            f"{name}: location forest",
+            lambda: loc_eval.forest_run(train_x, labels, test_x, self.options.forest),
+        )
+        out["chosen_forest"] = {**loc_eval.scores(pred, self.loc_test, self.coords), "forest": info}
+        larger = self.options.larger_forest
+        if full and larger is not None:
+            pred, info = _timed(
+                self.timings,
+                f"{name}: larger forest",
+                lambda: loc_eval.forest_run(train_x, labels, test_x, larger),
+            )
+            out["larger_forest"] = {**loc_eval.scores(pred, self.loc_test, self.coords), "forest": info}
+        return out
+
+    def _bots(self, name: str, embedder: Embedder, full: bool) -> dict[str, Any]:
+        if len(set(self.bot_labels.tolist())) < 2:
+            return {"skipped": "no bot labels with both classes (DATA/bot_labels.csv or --bot-labels)"}
+        users = [u for u in self.bot_users if self.recent.get(u)]
+        if len(users) < len(self.bot_users):
+            return {"skipped": f"{len(self.bot_users) - len(users)} labelled users have no tweets in DATA"}
+        flat = [t for u in users for t in self.recent[u]]
+        batch = embed_all(embedder, flat, desc=f"{name} users' tweets")
+        rows, start = [], 0
+        for u in users:
+            rows.append(batch.average[start : start + len(self.recent[u])])  # (n_u, dim), newest first
+            start += len(self.recent[u])
+        ks = self.options.knn_ks if full else self.options.knn_ks[:1]
+        scorers = bot_eval.embedding_scorers(
+            rows,
+            self.bot_labels,
+            int(embedder.config.dim),
+            ks,
+            full and self.options.cnn,
+            self.options.n_recent,
+        )
+        result: dict[str, Any] = _timed(
+            self.timings,
+            f"{name}: bots",
+            lambda: bot_eval.evaluate_scorers(scorers, self.bot_labels, self._bot_folds()),
+        )
+        return result
+
+    def _bot_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return bot_eval.folds(self.bot_labels, self.bot_test_mask, self.options.bot_folds)
+
+    # ---- baselines that need no embedding model -------------------------------------------------
+    def baselines(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        rows, truth = tag_eval.test_queries(self.splits.test)
+        if rows:
+
+            def tags() -> dict[str, Any]:
+                makers = tag_eval.baseline_recommendations(self.splits.train, self.splits.test, rows)
+                return {k: tag_eval.prf_curve(make(), truth) for k, make in makers.items()}
+
+            out["hashtags"] = _timed(self.timings, "baselines: hashtags", lambda: _guard(tags))
+        if len(self.loc_classes) >= 2 and self.loc_test:
+
+            def loc() -> dict[str, Any]:
+                preds = loc_eval.baseline_predictions(self.loc_train, self.loc_test)
+                return {k: loc_eval.scores(p, self.loc_test, self.coords) for k, p in preds.items()}
+
+            out["location"] = _timed(self.timings, "baselines: location", lambda: _guard(loc))
+        if len(set(self.bot_labels.tolist())) == 2:
+
+            def bot() -> dict[str, Any]:
+                scorer = bot_eval.behaviour_scorer(self.bot_users, self.splits.all_tweets(), self.bot_labels)
+                return bot_eval.evaluate_scorers(
+                    {"Behaviour + TF-IDF random forest": scorer}, self.bot_labels, self._bot_folds()
+                )
+
+            out["bots"] = _timed(self.timings, "baselines: bots", lambda: _guard(bot))
+        return out
+
+
+def run_evaluation(
+    ckpt: Path,
+    data: Path,
+    options: EvalOptions,
+    embedder: Embedder | None = None,
+    load_embedder: Callable[[Path], Embedder] | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """All metrics as one JSON-able dict (see report.py for how it is laid out)."""
+    started = time.perf_counter()
+
+    def default_loader(path: Path) -> Embedder:
+        from model.embedder import TweetEmbedder
+
+        return TweetEmbedder.load(path, device=options.device)
+
+    loader = load_embedder or default_loader
+    splits = load_splits(data, options.bot_labels)
+    evaluation = Evaluation(splits, options, echo)
+    joint = embedder or loader(ckpt)
+    echo(
+        f"evaluating {ckpt} on {splits.description}: {len(splits.train)} train / {len(splits.val)} val / "
+        f"{len(splits.test)} test tweets"
+    )
+    metrics: dict[str, Any] = {
+        "checkpoint": str(ckpt),
+        "data": splits.description,
+        "counts": {
+            "train": len(splits.train),
+            "val": len(splits.val),
+            "test": len(splits.test),
+            "location_classes": len(evaluation.loc_classes),
+            "location_train": len(evaluation.loc_train),
+            "location_test": len(evaluation.loc_test),
+            "bot_users": len(evaluation.bot_users),
+            "bots": int(evaluation.bot_labels.sum()),
+        },
+        "bot_protocol": bot_eval.describe(evaluation.bot_labels, evaluation.bot_test_mask, options.bot_folds),
+        "bot_labels": splits.bot_labels_source,
+    }
+    echo("joint model ...")
+    metrics["joint"] = evaluation.model_tasks("joint", joint, full=True)
+    echo("baselines ...")
+    metrics["baselines"] = evaluation.baselines()
+    metrics["variants"] = {}
+    is_work = (Path(data) / "splits" / "train.jsonl").is_file()
+    models_dir = options.models_dir or Path(data) / "eval_models"
+    for variant in comparison_variants(
+        tuple(joint.config.components), options.vsepp, options.vsepp_hashtags, options.ablations
+    ):
+        if variant.key.startswith("without_") and not options.run_ablations:
+            metrics["variants"][variant.key] = {"label": variant.label, "skipped": "ablations not requested"}
+            continue
+        metrics["variants"][variant.key] = _variant(
+            evaluation, variant, ckpt, data, is_work, models_dir, options, loader, echo
+        )
+    metrics["timings_s"] = evaluation.timings
+    metrics["seconds"] = round(time.perf_counter() - started, 1)
+    return metrics
+
+
+def _variant(
+    evaluation: Evaluation,
+    variant: Variant,
+    ckpt: Path,
+    data: Path,
+    is_work: bool,
+    models_dir: Path,
+    options: EvalOptions,
+    loader: Callable[[Path], Embedder],
+    echo: Callable[[str], None],
+) -> dict[str, Any]:
+    head = {"label": variant.label, "components": list(variant.components), "note": variant.note}
+    path = variant.ckpt
+    if path is None:
+        if not options.train_missing:
+            return {**head, "skipped": "no checkpoint given and training comparison models is off"}
+        if not is_work:
+            return {
+                **head,
+                "skipped": "no checkpoint given, and DATA is not a prepared WORK directory to train on",
+            }
+        echo(f"training {variant.label} with the joint model's recipe ...")
+        path = _timed(
+            evaluation.timings,
+            f"{variant.key}: train",
+            lambda: train_variant(variant, Path(data), ckpt, models_dir, options.device),
+        )
+    echo(f"evaluating {variant.label} ...")
+    embedder = loader(path)
+    result = evaluation.model_tasks(
+        variant.key,
+        embedder,
+        full=False,
+        retrieval_only=not variant.key.startswith("without_"),
+        transform=hashtags_as_text if variant.hashtags_as_text else None,
+    )
+    return {**head, "checkpoint": str(path), **result}

@@ -1,0 +1,83 @@
+"""Hashtag recommendation (paper, Fig. 5): P/R/F1 at k = 1..5 on test tweets given without hashtags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from model.heads.hashtag_index import HashtagRecommender
+from model.heads.vector_index import build_index
+from model.record import Tweet
+from model.tokenizer import tokenize
+from training.heads.embedding import Embedder, drop_components
+from training.heads.fit_indexes import embed_hashtags, hashtag_counts
+from training.metrics import precision_recall_f1_at_k
+
+KS = (1, 2, 3, 4, 5)
+PAPER_METHOD = "max cosine to hashtag embeddings (paper)"
+NEIGHBOUR_METHOD = "hashtags of joint-space neighbours"
+
+
+def text_without_hashtags(tweet: Tweet) -> str:
+    """What a text baseline may see of a tweet whose hashtags are the answer."""
+    return " ".join(tokenize(tweet.text or ""))
+
+
+def prf_curve(predicted: Sequence[Sequence[str]], truth: Sequence[set[str]]) -> dict[str, list[float]]:
+    curve: dict[str, list[float]] = {"k": list(KS), "precision": [], "recall": [], "f1": []}
+    for k in KS:
+        p, r, f = precision_recall_f1_at_k(predicted, truth, k)
+        curve["precision"].append(round(p, 4))
+        curve["recall"].append(round(r, 4))
+        curve["f1"].append(round(f, 4))
+    return curve
+
+
+def test_queries(test: Sequence[Tweet]) -> tuple[list[int], list[set[str]]]:
+    rows = [i for i, t in enumerate(test) if t.hashtags]
+    return rows, [{h.lower() for h in test[i].hashtags} for i in rows]
+
+
+def joint_recommendations(
+    embedder: Embedder, train: Sequence[Tweet], test_batch: Any, rows: Sequence[int]
+) -> list[list[str]]:
+    """The paper's method: max cosine between each training hashtag and the tweet's components."""
+    tags = sorted(hashtag_counts(train))
+    recommender = HashtagRecommender(build_index(embed_hashtags(embedder, tags)), tags)
+    queries = drop_components(test_batch.rows(list(rows)), {"hashtags"})  # the tweet minus its hashtags
+    return [[t for t, _ in r] for r in recommender.recommend(queries, k=max(KS))]
+
+
+def baseline_recommendations(
+    train: Sequence[Tweet], test: Sequence[Tweet], rows: Sequence[int]
+) -> dict[str, Callable[[], list[list[str]]]]:
+    """Most popular hashtags and TF-IDF nearest neighbours (training/baselines), lazily."""
+    from training.baselines.hashtags import PopularHashtags, TfidfNeighbourHashtags
+
+    train_lists = [[h.lower() for h in t.hashtags] for t in train]
+    train_texts = [text_without_hashtags(t) for t in train]
+    query_texts = [text_without_hashtags(test[i]) for i in rows]
+
+    def popular() -> list[list[str]]:
+        return [list(r) for r in PopularHashtags().fit(train_lists).recommend(len(rows), max(KS))]
+
+    def tfidf() -> list[list[str]]:
+        with_tags = [i for i, tags in enumerate(train_lists) if tags]
+        model = TfidfNeighbourHashtags().fit(
+            [train_texts[i] for i in with_tags], [train_lists[i] for i in with_tags]
+        )
+        return [list(r) for r in model.recommend(query_texts, max(KS))]
+
+    return {"Most popular hashtags": popular, "TF-IDF nearest neighbours": tfidf}
+
+
+def neighbour_recommendations(
+    tagged_train: Sequence[Tweet], train_batch: Any, test_batch: Any, rows: Sequence[int], neighbours: int
+) -> list[list[str]]:
+    """The served head's default: hashtags of the training tweets nearest in the joint space."""
+    from model.heads.hashtag_neighbours import NeighbourHashtagRecommender, average_without
+
+    row_tags = [list(dict.fromkeys(h.lower() for h in t.hashtags)) for t in tagged_train]
+    recommender = NeighbourHashtagRecommender(build_index(average_without(train_batch)), row_tags, neighbours)
+    queries = drop_components(test_batch.rows(list(rows)), {"hashtags"})
+    return [[t for t, _ in r] for r in recommender.recommend(queries, k=max(KS))]

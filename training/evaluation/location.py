@@ -1,0 +1,110 @@
+"""City prediction (paper, Table 4): accuracy, and accuracy within 161 km where coordinates are known.
+
+Protocol as in the paper: tweets whose place is a city present in the training, validation and
+test splits; the forest is fitted on the training split and scored on the test split.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from model.heads.location_head import location_features
+from model.record import Tweet
+from training.heads.fit_location import ForestParams, city_label, fit_forest, single_row_latency_ms
+from training.metrics import accuracy_within_km
+
+
+def city_classes(train: Sequence[Tweet], val: Sequence[Tweet], test: Sequence[Tweet]) -> set[str]:
+    sets = [{c for t in split if (c := city_label(t))} for split in (train, val, test) if split]
+    return set.intersection(*sets) if sets else set()
+
+
+def place_coordinates(tweets: Sequence[Tweet]) -> dict[str, tuple[float, float]]:
+    """Place id -> mean coordinates of the tweets tagged with it (the prediction's location)."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    for t in tweets:
+        if t.place_id and t.lat is not None and t.lon is not None:
+            points.setdefault(t.place_id, []).append((t.lat, t.lon))
+    return {
+        p: (float(np.mean([a for a, _ in v])), float(np.mean([b for _, b in v]))) for p, v in points.items()
+    }
+
+
+def scores(
+    predicted: Sequence[str], truth: Sequence[Tweet], coords: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
+    true_labels = [city_label(t) for t in truth]
+    accuracy = float(np.mean([p == t for p, t in zip(predicted, true_labels, strict=True)]))
+    pairs = [
+        (
+            coords[p],
+            (t.lat, t.lon) if t.lat is not None and t.lon is not None else coords.get(t.place_id or ""),
+        )
+        for p, t in zip(predicted, truth, strict=True)
+        if p in coords
+    ]
+    pairs = [(a, b) for a, b in pairs if b is not None]
+    out: dict[str, Any] = {"accuracy": round(100 * accuracy, 2)}
+    if pairs:
+        out["acc@161km"] = round(
+            100 * accuracy_within_km(np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])), 2
+        )
+        out["with_coordinates"] = len(pairs)
+    return out
+
+
+def forest_run(
+    train_x: np.ndarray, train_y: list[str], test_x: np.ndarray, params: ForestParams, model_dir: Any = None
+) -> tuple[list[str], dict[str, Any]]:
+    """Fit, predict, and measure what the forest costs: fit time, one-row latency, compressed size."""
+    import io
+
+    import joblib
+
+    start = time.perf_counter()
+    forest = fit_forest(train_x, train_y, params)
+    fit_s = time.perf_counter() - start
+    forest.n_jobs = params.n_jobs
+    predicted = [str(p) for p in forest.predict(test_x)]
+    buffer = io.BytesIO()
+    joblib.dump(forest, buffer, compress=3)
+    info = {
+        "fit_s": round(fit_s, 1),
+        "predict_one_ms": round(single_row_latency_ms(forest, test_x), 2),
+        "compressed_mb": round(buffer.tell() / 1e6, 1),
+        "n_estimators": params.n_estimators,
+        "max_depth": params.max_depth,
+        "min_samples_leaf": params.min_samples_leaf,
+    }
+    return predicted, info
+
+
+def joint_features(
+    train_batch: Any,
+    test_batch: Any,
+    train_profile: tuple[np.ndarray, np.ndarray],
+    test_profile: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    return (location_features(train_batch, *train_profile), location_features(test_batch, *test_profile))
+
+
+def baseline_predictions(train: Sequence[Tweet], test: Sequence[Tweet]) -> dict[str, list[str]]:
+    """Majority class and TF-IDF + logistic regression on text plus profile location (Deepgeo stand-in)."""
+    from training.baselines.city import MajorityClass, TfidfCityClassifier
+
+    def text_of(t: Tweet) -> str:
+        return f"{t.text or ''} {t.user_location or ''}"
+
+    train_texts = [text_of(t) for t in train]
+    labels = [city_label(t) or "" for t in train]
+    test_texts = [text_of(t) for t in test]
+    out: dict[str, list[str]] = {}
+    out["Majority class"] = [str(p) for p in MajorityClass().fit(labels).predict(len(test_texts))]
+    out["TF-IDF + logistic regression (text + profile)"] = [
+        str(p) for p in TfidfCityClassifier().fit(train_texts, labels).predict(test_texts)
+    ]
+    return out

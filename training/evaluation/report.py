@@ -1,0 +1,385 @@
+"""metrics.json -> report.md and PNG figures (P/R/F1 at k like the paper's Fig. 5, bars like Fig. 7).
+
+Every number in metrics.json that compares methods appears in a table beside its baselines, and the
+verdict section states plainly where the joint model does not win.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from training.evaluation.harness import JOINT
+from training.evaluation.hashtags import NEIGHBOUR_METHOD, PAPER_METHOD
+
+FIG_HASHTAGS = "fig_hashtags_prf.png"
+FIG_BOTS = "fig_bots.png"
+FIG_RETRIEVAL = "fig_retrieval.png"
+FIG_LOCATION = "fig_location.png"
+FIG_ABLATIONS = "fig_ablations.png"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def retrieval_rows(metrics: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """Method label -> {R@1, R@5, R@10, median_rank, candidates} or {skipped}."""
+    out: dict[str, dict[str, Any]] = {}
+    for key in ("vsepp", "vsepp_hashtags"):
+        v = metrics["variants"].get(key, {})
+        out[v.get("label", key)] = v.get("retrieval", {}).get(kind, {"skipped": v.get("skipped", "not run")})
+    out[JOINT] = metrics["joint"]["retrieval"][kind]
+    return out
+
+
+def hashtag_methods(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    base = metrics["baselines"].get("hashtags", {})
+    if "skipped" not in base:
+        out.update(base)
+    for method, curve in metrics["joint"].get("hashtags", {}).items():
+        out[f"{JOINT}: {method}"] = curve
+    return out
+
+
+def location_methods(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    base = metrics["baselines"].get("location", {})
+    if "skipped" not in base:
+        out.update(base)
+    joint = metrics["joint"].get("location", {})
+    if "chosen_forest" in joint:
+        out[f"{JOINT}, forest used by the head"] = joint["chosen_forest"]
+    if "larger_forest" in joint:
+        out[f"{JOINT}, larger forest"] = joint["larger_forest"]
+    return out
+
+
+def bot_methods(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    base = metrics["baselines"].get("bots", {})
+    if "skipped" not in base:
+        out.update(base)
+    joint = metrics["joint"].get("bots", {})
+    if "skipped" not in joint:
+        out.update({f"{JOINT}: {k}": v for k, v in joint.items()})
+    return out
+
+
+def verdicts(metrics: dict[str, Any]) -> list[str]:
+    """Plain statements of which baselines the joint model beats and which it does not."""
+    lines: list[str] = []
+
+    def compare(
+        task: str,
+        metric: str,
+        ours: float | None,
+        theirs: dict[str, float | None],
+        higher_better: bool = True,
+    ) -> None:
+        if ours is None or (isinstance(ours, float) and math.isnan(ours)):
+            return
+        for name, value in theirs.items():
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            better = ours > value if higher_better else ours < value
+            word = "beats" if better else ("ties" if ours == value else "LOSES to")
+            lines.append(f"- {task}, {metric}: the joint model ({_fmt(ours)}) {word} {name} ({_fmt(value)}).")
+
+    for kind in ("image", "text"):
+        rows = retrieval_rows(metrics, kind)
+        ours = rows.pop(JOINT)
+        for metric, hb in (("R@10", True), ("median_rank", False)):
+            compare(
+                f"{kind} retrieval", metric, ours.get(metric), {k: v.get(metric) for k, v in rows.items()}, hb
+            )
+    tags = hashtag_methods(metrics)
+    tag_base = {k: v for k, v in tags.items() if not k.startswith(JOINT)}
+    for name, ours_t in tags.items():
+        if name.startswith(JOINT):
+            method = name.split(": ", 1)[1]
+            for k in (1, 5):
+                compare(
+                    f"hashtags ({method})",
+                    f"F1@{k}",
+                    ours_t["f1"][k - 1],
+                    {b: v["f1"][k - 1] for b, v in tag_base.items()},
+                )
+    loc = location_methods(metrics)
+    head_key = f"{JOINT}, forest used by the head"
+    if head_key in loc:
+        ours_l = loc.pop(head_key)
+        loc.pop(f"{JOINT}, larger forest", None)
+        compare(
+            "location", "accuracy %", ours_l.get("accuracy"), {k: v.get("accuracy") for k, v in loc.items()}
+        )
+    bots = bot_methods(metrics)
+    base = {k: v for k, v in bots.items() if not k.startswith(JOINT)}
+    for name, v in bots.items():
+        if name.startswith(JOINT):
+            for metric in ("F1", "AUC"):
+                compare(
+                    f"bots ({name.split(': ', 1)[1]})",
+                    metric,
+                    v.get(metric),
+                    {k: b.get(metric) for k, b in base.items()},
+                )
+    return lines
+
+
+def skipped(metrics: dict[str, Any]) -> list[str]:
+    out = []
+
+    def walk(prefix: str, obj: Any) -> None:
+        if isinstance(obj, dict):
+            if "skipped" in obj:
+                out.append(f"- {prefix}: {obj['skipped']}")
+                return
+            for k, v in obj.items():
+                walk(f"{prefix} / {k}" if prefix else k, v)
+
+    walk("", {k: metrics[k] for k in ("joint", "baselines", "variants")})
+    return out
+
+
+def write_figures(metrics: dict[str, Any], out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[str] = []
+    tags = hashtag_methods(metrics)
+    if tags:
+        fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+        for ax, metric in zip(axes, ("precision", "recall", "f1"), strict=True):
+            for name, curve in tags.items():
+                ax.plot(curve["k"], curve[metric], marker="o", label=name)
+            ax.set_xlabel("k")
+            ax.set_title(metric.upper() if metric == "f1" else metric.capitalize())
+            ax.set_xticks(curve["k"])
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8)
+        fig.suptitle("Hashtag recommendation at k (cf. paper Fig. 5)")
+        fig.tight_layout(rect=(0, 0.14, 1, 1))
+        fig.savefig(out_dir / FIG_HASHTAGS, dpi=110)
+        plt.close(fig)
+        written.append(FIG_HASHTAGS)
+    bars: list[tuple[str, dict[str, dict[str, Any]], tuple[str, ...], str]] = [
+        (FIG_BOTS, bot_methods(metrics), ("F1", "AUC"), "Bot detection (cf. paper Fig. 7)"),
+        (FIG_LOCATION, location_methods(metrics), ("accuracy", "acc@161km"), "Location prediction (%)"),
+    ]
+    for kind in ("image", "text"):
+        rows = {k: v for k, v in retrieval_rows(metrics, kind).items() if "skipped" not in v}
+        bars.append(
+            (f"fig_retrieval_{kind}.png", rows, ("R@1", "R@5", "R@10"), f"{kind.capitalize()} retrieval (%)")
+        )
+    for filename, methods, keys, title in bars:
+        methods = {k: v for k, v in methods.items() if any(isinstance(v.get(m), (int, float)) for m in keys)}
+        if not methods:
+            continue
+        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(methods) * len(keys) / 2), 4))
+        width = 0.8 / len(keys)
+        for j, metric in enumerate(keys):
+            values = [float(v.get(metric) or 0.0) for v in methods.values()]
+            ax.bar([i + j * width for i in range(len(methods))], values, width, label=metric)
+        ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(methods))])
+        ax.set_xticklabels([_wrap(k) for k in methods], fontsize=7)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / filename, dpi=110)
+        plt.close(fig)
+        written.append(filename)
+    return written
+
+
+def _wrap(label: str, width: int = 18) -> str:
+    words, lines, line = label.split(), [], ""
+    for w in words:
+        if len(line) + len(w) + 1 > width and line:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    return "\n".join([*lines, line])
+
+
+def ablation_rows(metrics: dict[str, Any]) -> list[list[Any]]:
+    def row(label: str, m: dict[str, Any]) -> list[Any]:
+        if "skipped" in m:
+            return [label, *(["skipped"] * 6)]
+        r = m.get("retrieval", {})
+        loc = m.get("location", {}).get("chosen_forest", {})
+        bots = m.get("bots", {})
+        knn: dict[str, Any] = (
+            next((v for k, v in bots.items() if k.split(" (")[0] == "kNN k=1"), {})
+            if isinstance(bots, dict)
+            else {}
+        )
+        return [
+            label,
+            r.get("image", {}).get("R@10"),
+            r.get("text", {}).get("R@10"),
+            ((m.get("hashtags") or {}).get(NEIGHBOUR_METHOD) or {}).get("f1", [None])[0],
+            ((m.get("hashtags") or {}).get(PAPER_METHOD) or {}).get("f1", [None])[0],
+            loc.get("accuracy"),
+            knn.get("F1"),
+        ]
+
+    rows = [row(f"{JOINT} (all components)", metrics["joint"])]
+    for key, v in metrics["variants"].items():
+        if key.startswith("without_"):
+            rows.append(row(v.get("label", key), v))
+    return rows
+
+
+def write_report(metrics: dict[str, Any], out_dir: Path, command: str | None = None) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
+    figures = write_figures(metrics, out_dir)
+    c = metrics["counts"]
+    md = ["# Evaluation report", ""]
+    if command:
+        md += ["Made by:", "", "```", command, "```", ""]
+    md += [
+        f"Checkpoint `{metrics['checkpoint']}`; data: {metrics['data']}. "
+        f"{c['train']} train / {c['val']} val / {c['test']} test tweets. Every method below was trained "
+        f"on the training split and scored on the test split by the same harness.",
+        "",
+    ]
+    md += ["## Verdict", "", *(verdicts(metrics) or ["- nothing to compare"]), ""]
+    for kind in ("image", "text"):
+        md += [
+            f"## {kind.capitalize()} retrieval (paper Table {2 if kind == 'image' else 3})",
+            "",
+            f"Each test tweet minus its {kind} ranks every test {kind}; the joint model scores a candidate "
+            "by its best cosine over the query's other components, VSE++ by its "
+            f"{'text' if kind == 'image' else 'image'} alone. Queries and candidates are the test tweets "
+            "with both text and image (VSE++ with hashtags as text: hashtags and image). Recall in %.",
+            "",
+        ]
+        rows = [
+            [
+                name,
+                *(
+                    [v.get(m) for m in ("R@1", "R@5", "R@10", "median_rank", "candidates")]
+                    if "skipped" not in v
+                    else ["skipped: " + v["skipped"], "", "", "", ""]
+                ),
+            ]
+            for name, v in retrieval_rows(metrics, kind).items()
+        ]
+        md += [*_table(["method", "R@1", "R@5", "R@10", "median rank", "candidates"], rows), ""]
+        if f"fig_retrieval_{kind}.png" in figures:
+            md += [f"![{kind} retrieval](fig_retrieval_{kind}.png)", ""]
+    tags = hashtag_methods(metrics)
+    md += [
+        "## Hashtag recommendation (paper Fig. 5)",
+        "",
+        "Test tweets with hashtags, given without them; truth = their hashtags (lower-cased).",
+        "",
+    ]
+    if tags:
+        rows = [
+            [
+                name,
+                *[
+                    f"{p:.3f} / {r:.3f} / {f:.3f}"
+                    for p, r, f in zip(v["precision"], v["recall"], v["f1"], strict=True)
+                ],
+            ]
+            for name, v in tags.items()
+        ]
+        md += [*_table(["method (P / R / F1)", *[f"k={k}" for k in (1, 2, 3, 4, 5)]], rows), ""]
+        md += [f"![hashtags]({FIG_HASHTAGS})", ""]
+    loc = location_methods(metrics)
+    md += [
+        "## Location prediction (paper Table 4)",
+        "",
+        f"City-level places present in train, val and test: {c['location_classes']} classes, "
+        f"{c['location_train']} training and {c['location_test']} test tweets.",
+        "",
+    ]
+    if loc:
+        loc_rows = [[k, v.get("accuracy"), v.get("acc@161km")] for k, v in loc.items()]
+        md += [*_table(["method", "accuracy %", "within 161 km %"], loc_rows), ""]
+        joint_loc = metrics["joint"].get("location", {})
+        forests = [(k, joint_loc[k]["forest"]) for k in ("chosen_forest", "larger_forest") if k in joint_loc]
+        if forests:
+            md += [
+                "Forest cost (fit on 2 cores; one-row predict_proba with n_jobs=1; joblib compress=3):",
+                "",
+            ]
+            header = ["forest", "trees", "max depth", "min leaf", "fit s", "predict 1 row ms", "size MB"]
+            cost_rows = [
+                [
+                    k.replace("_", " "),
+                    f["n_estimators"],
+                    f["max_depth"] or "unlimited",
+                    f["min_samples_leaf"],
+                    f["fit_s"],
+                    f["predict_one_ms"],
+                    f["compressed_mb"],
+                ]
+                for k, f in forests
+            ]
+            md += [*_table(header, cost_rows), ""]
+        if FIG_LOCATION in figures:
+            md += [f"![location]({FIG_LOCATION})", ""]
+    bots = bot_methods(metrics)
+    proto = metrics.get("bot_protocol", {})
+    md += [
+        "## Bot detection (paper Fig. 7)",
+        "",
+        f"{proto.get('users', 0)} labelled users ({proto.get('bots', 0)} bots), {proto.get('protocol', '')}; "
+        "F1 at threshold 0.5. Users are their up-to-10 most recent tweets' average embeddings.",
+        "",
+    ]
+    if bots:
+        bot_rows = [[k, v.get("F1"), v.get("AUC")] for k, v in bots.items()]
+        md += [*_table(["method", "F1", "ROC AUC"], bot_rows), ""]
+        md += [f"![bots]({FIG_BOTS})", ""]
+    md += [
+        "## Ablations: the joint model with each component left out",
+        "",
+        "Each row is a model trained by the same code and recipe without one component.",
+        "",
+    ]
+    header = [
+        "model",
+        "image R@10 %",
+        "text R@10 %",
+        "hashtag F1@1 (neighbours)",
+        "hashtag F1@1 (paper)",
+        "location acc %",
+        "bots F1 (kNN k=1)",
+    ]
+    md += [*_table(header, ablation_rows(metrics)), ""]
+    notes = [f"- {v['label']}: {v['note']}" for v in metrics["variants"].values() if v.get("note")]
+    md += notes + ([""] if notes else [])
+    md += ["## Skipped", "", *(skipped(metrics) or ["- nothing"]), ""]
+    md += [
+        "## Timings (s)",
+        "",
+        *_table(["step", "seconds"], [[k, v] for k, v in metrics.get("timings_s", {}).items()]),
+        "",
+        f"Total: {metrics.get('seconds', 0)} s.",
+        "",
+    ]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(md), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Fitting the downstream heads (hashtag index, retrieval indexes, location forest, bot head)."""

@@ -1,0 +1,223 @@
+"""``tweetembed build-heads CKPT DATA``: fit every head the data allows and write CKPT/heads/.
+
+Heads without what they need (no images, no city places, no bot labels) are skipped with the
+reason recorded in heads/heads.json; the manifest is rewritten so that every head file is listed
+with its sha256 and a tampered one is refused when loading.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def build_heads(
+    ckpt: Annotated[Path, typer.Argument(help="Checkpoint directory written by `tweetembed train`.")],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Prepared WORK directory (preferred: the exact splits the "
+            "model was trained on), or raw data (synthetic world / Twitter JSON)."
+        ),
+    ],
+    bot_labels: Annotated[
+        Path | None, typer.Option(help="user_id,label CSV; default DATA/bot_labels.csv.")
+    ] = None,
+    bot_method: Annotated[
+        str, typer.Option(help="Bot head: 'knn' (paper, k=--bot-k) or 'cnn' (Kim CNN).")
+    ] = "knn",
+    bot_k: Annotated[int, typer.Option(help="Neighbours of the kNN bot head (paper: 1).")] = 1,
+    hashtag_method: Annotated[
+        str,
+        typer.Option(
+            help="Served hashtag recommender: 'neighbours' (hashtags of the nearest training tweets in the "
+            "joint space) or 'tags' (paper: max cosine to hashtag embeddings). Both are built."
+        ),
+    ] = "neighbours",
+    hashtag_neighbours: Annotated[
+        int, typer.Option(help="Training tweets voting in 'neighbours' mode.")
+    ] = 50,
+    bot_recent: Annotated[int, typer.Option(help="Most recent tweets per user (paper: 10).")] = 10,
+    hnsw_threshold: Annotated[
+        int, typer.Option(help="Indexes larger than this use HNSW, else exact search.")
+    ] = 50_000,
+    forest_trees: Annotated[int, typer.Option(help="Location forest: number of trees.")] = 100,
+    forest_depth: Annotated[int, typer.Option(help="Location forest: max depth (0 = unlimited).")] = 40,
+    forest_leaf: Annotated[int, typer.Option(help="Location forest: min samples per leaf.")] = 1,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Fit the hashtag index, image/text retrieval indexes, location forest and bot head into CKPT/heads/."""
+    from training.heads.fit_location import ForestParams
+
+    params = ForestParams(
+        n_estimators=forest_trees, max_depth=forest_depth or None, min_samples_leaf=forest_leaf
+    )
+    summary = run_build_heads(
+        ckpt,
+        data,
+        bot_labels,
+        bot_method,
+        bot_k,
+        bot_recent,
+        hnsw_threshold,
+        params,
+        device,
+        hashtag_method=hashtag_method,
+        hashtag_neighbours=hashtag_neighbours,
+    )
+    for name, info in summary["heads"].items():
+        typer.echo(f"{name:12s} {json.dumps(info, sort_keys=True)}")
+    typer.echo(f"heads written to {ckpt / 'heads'} in {summary['seconds']:.0f} s")
+
+
+def run_build_heads(
+    ckpt: Path,
+    data: Path,
+    bot_labels: Path | None = None,
+    bot_method: str = "knn",
+    bot_k: int = 1,
+    bot_recent: int = 10,
+    hnsw_threshold: int = 50_000,
+    params: Any = None,
+    device: str = "auto",
+    embedder: Any = None,
+    hashtag_method: str = "neighbours",
+    hashtag_neighbours: int = 50,
+) -> dict[str, Any]:
+    import numpy as np
+
+    from model.heads.retrieval_index import IMAGE_INDEX, TEXT_INDEX
+    from training.heads.data import load_splits
+    from training.heads.embedding import embed_all, profile_embeddings
+    from training.heads.fit_bots import fit_cnn, fit_knn
+    from training.heads.fit_indexes import (
+        embed_hashtags,
+        hashtag_counts,
+        write_hashtag_index,
+        write_neighbour_hashtags,
+        write_retrieval_index,
+    )
+    from training.heads.fit_location import (
+        ForestParams,
+        city_label,
+        fit_forest,
+        place_metadata,
+        save_forest,
+        single_row_latency_ms,
+    )
+    from training.heads.users import user_tweet_rows
+
+    if bot_method not in {"knn", "cnn"}:
+        raise typer.BadParameter("--bot-method must be knn or cnn")
+    if hashtag_method not in {"neighbours", "tags"}:
+        raise typer.BadParameter("--hashtag-method must be neighbours or tags")
+    params = params or ForestParams()
+    started = time.perf_counter()
+    if embedder is None:
+        from model.embedder import TweetEmbedder
+
+        embedder = TweetEmbedder.load(ckpt, device=device)
+    dim = int(embedder.config.dim)
+    splits = load_splits(data, bot_labels)
+    heads_dir = ckpt / "heads"
+    if heads_dir.exists():
+        shutil.rmtree(heads_dir)
+    heads_dir.mkdir(parents=True)
+    heads: dict[str, Any] = {}
+    train = splits.train
+    batch = embed_all(embedder, train, desc="embed train")
+
+    counts = hashtag_counts(train)
+    tags = sorted(counts)
+    if not tags:
+        heads["hashtags"] = {"skipped": "no hashtags in the training split"}
+    elif "hashtags" not in embedder.config.components:
+        heads["hashtags"] = {"skipped": "the model has no hashtag branch to embed hashtags with"}
+    else:
+        heads["hashtags"] = write_hashtag_index(
+            heads_dir, tags, embed_hashtags(embedder, tags), counts, hnsw_threshold
+        )
+    if tags:
+        heads["hashtag_neighbours"] = write_neighbour_hashtags(
+            heads_dir, train, batch, hashtag_neighbours, hnsw_threshold
+        )
+
+    for component, name in (("image", IMAGE_INDEX), ("text", TEXT_INDEX)):
+        present = batch.present.get(component)
+        rows = np.flatnonzero(present) if present is not None else np.zeros(0, dtype=np.int64)
+        if len(rows):
+            ids = [train[i].id for i in rows]
+            heads[name] = write_retrieval_index(
+                heads_dir, name, ids, batch.components[component][rows], hnsw_threshold
+            )
+        else:
+            heads[name] = {"skipped": f"no {component} embeddings in the training split"}
+
+    labelled = [i for i, t in enumerate(train) if city_label(t)]
+    if len({city_label(train[i]) for i in labelled}) >= 2:
+        from model.heads.location_head import location_features
+        from training.heads.embedding import select_rows
+
+        sub = [train[i] for i in labelled]
+        profile, has_profile = profile_embeddings(embedder, sub)
+        features = location_features(select_rows(batch, labelled), profile, has_profile)
+        t0 = time.perf_counter()
+        forest = fit_forest(features, [city_label(t) or "" for t in sub], params)
+        fit_s = time.perf_counter() - t0
+        places_path = ckpt / "places.json"
+        ckpt_places = json.loads(places_path.read_text(encoding="utf-8")) if places_path.is_file() else {}
+        info = save_forest(heads_dir, forest, place_metadata(splits.all_tweets(), ckpt_places), params)
+        info.update(
+            rows=len(sub),
+            fit_s=round(fit_s, 1),
+            predict_one_ms=round(single_row_latency_ms(forest, features), 2),
+        )
+        heads["location"] = info
+    else:
+        heads["location"] = {"skipped": "fewer than 2 city-level places in the training split"}
+
+    if splits.bot_labels:
+        everything = splits.all_tweets()
+        users = sorted(u for u in splits.bot_labels if u)
+        user_batch = embed_all(
+            embedder, [t for t in everything if t.user_id in splits.bot_labels], desc="embed users' tweets"
+        )
+        owned = [t for t in everything if t.user_id in splits.bot_labels]
+        kept, rows_u = user_tweet_rows(owned, user_batch.average, users, bot_recent)
+        labels = np.array([splits.bot_labels[u] for u in kept])
+        if len(kept) >= 2 and len(set(labels.tolist())) == 2:
+            detector = (
+                fit_knn(rows_u, labels, dim, k=bot_k, n_recent=bot_recent)
+                if bot_method == "knn"
+                else fit_cnn(rows_u, labels, dim, n_recent=bot_recent)
+            )
+            detector.save(heads_dir)
+            heads["bots"] = {
+                "method": bot_method,
+                "users": len(kept),
+                "bots": int(labels.sum()),
+                "k": bot_k if bot_method == "knn" else None,
+                "n_recent": bot_recent,
+            }
+        else:
+            heads["bots"] = {"skipped": "labelled users need tweets and both classes"}
+    else:
+        heads["bots"] = {"skipped": "no bot labels (DATA/bot_labels.csv or --bot-labels)"}
+
+    summary = {
+        "data": splits.description,
+        "bot_labels": splits.bot_labels_source,
+        "heads": heads,
+        "hashtag_method": hashtag_method,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (heads_dir / "heads.json").write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
+    from model.checkpoint import write_manifest
+
+    write_manifest(ckpt)
+    return summary

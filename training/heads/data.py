@@ -1,0 +1,128 @@
+"""The tweets and labels the heads are fitted and evaluated on.
+
+DATA is either a prepared WORK directory (``tweetembed prepare``'s splits, the same ones the model
+was trained on) or raw data (a synthetic world or Twitter API JSON), which is then split in memory
+by prepare's own rules (the world's splits.json, else the paper's date split, else a seeded random
+split), so the heads never see a test tweet the checkpoint was not also kept away from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.record import Tweet
+
+BOT_LABELS_FILE = "bot_labels.csv"
+
+
+@dataclass
+class Splits:
+    train: list[Tweet]
+    val: list[Tweet]
+    test: list[Tweet]
+    raw_data: Path | None  # where bot_labels.csv may live
+    description: str
+    bot_labels: dict[str, int] = field(default_factory=dict)  # user id -> 1 bot / 0 human
+    bot_labels_source: str | None = None
+
+    def all_tweets(self) -> list[Tweet]:
+        return [*self.train, *self.val, *self.test]
+
+
+def load_splits(data: Path, bot_labels: Path | None = None) -> Splits:
+    data = Path(data)
+    splits_dir = data / "splits"
+    if (splits_dir / "train.jsonl").is_file():
+        from training.prepare.splits import read_split
+
+        parts = {
+            name: list(read_split(splits_dir, name, desc=f"read {name}")) for name in ("train", "val", "test")
+        }
+        raw = _prepared_data_path(data)
+        description = f"prepared splits in {data}"
+    else:
+        parts = _split_raw(data)
+        raw = data
+        description = f"raw data {data}, split in memory"
+    splits = Splits(parts["train"], parts["val"], parts["test"], raw, description)
+    label_path = bot_labels or _default_bot_labels(data, raw)
+    if label_path is not None:
+        splits.bot_labels = read_bot_label_file(label_path)
+        splits.bot_labels_source = str(label_path)
+    return splits
+
+
+def _prepared_data_path(work: Path) -> Path | None:
+    meta_path = work / "prepare.json"
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    for key in ("data", "data_path", "source"):
+        value = meta.get(key)
+        if isinstance(value, str):
+            return Path(value)
+    return None
+
+
+def _default_bot_labels(data: Path, raw: Path | None) -> Path | None:
+    for base in (data, raw):
+        if base is not None and base.is_dir() and (base / BOT_LABELS_FILE).is_file():
+            return base / BOT_LABELS_FILE
+    return None
+
+
+def _split_raw(data: Path) -> dict[str, list[Tweet]]:
+    from training.prepare.source import read_data
+    from training.prepare.splits import (
+        RandomSplit,
+        SplitError,
+        SplitRule,
+        distinct_days,
+        rule_from_days,
+        rule_from_splits_file,
+        world_splits_file,
+    )
+
+    tweets_iter, _ = read_data(data)
+    tweets = list(tweets_iter)
+    world = world_splits_file(data)
+    rule: SplitRule
+    if world is not None:
+        rule = rule_from_splits_file(world)
+    else:
+        try:
+            rule = rule_from_days(distinct_days(tweets))
+        except SplitError:
+            rule = RandomSplit(seed=0)
+    parts: dict[str, list[Tweet]] = {"train": [], "val": [], "test": []}
+    seen: set[str] = set()
+    for tweet in tweets:
+        name = rule.assign(tweet)
+        if name is None or tweet.id in seen:
+            continue
+        seen.add(tweet.id)
+        parts[name].append(tweet)
+    return parts
+
+
+def read_bot_label_file(path: Path) -> dict[str, int]:
+    """user id -> 1 for bots, 0 for humans, via the shared reader (bad rows are skipped there)."""
+    from training.readers.bot_labels import read_bot_labels
+
+    return {user: int(label == "bot") for user, label in read_bot_labels(path).items()}
+
+
+def recent_tweets_by_user(
+    tweets: list[Tweet], n: int, users: set[str] | None = None
+) -> dict[str, list[Tweet]]:
+    """Each user's n most recent tweets, newest first (undated tweets count as oldest)."""
+    by_user: dict[str, list[Tweet]] = defaultdict(list)
+    for tweet in tweets:
+        if tweet.user_id and (users is None or tweet.user_id in users):
+            by_user[tweet.user_id].append(tweet)
+    return {
+        u: sorted(ts, key=lambda t: (t.created_at or "", t.id), reverse=True)[:n] for u, ts in by_user.items()
+    }

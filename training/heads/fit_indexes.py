@@ -1,0 +1,87 @@
+"""Hashtag index and the image / text retrieval indexes, written into CKPT/heads/."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from model.heads.hashtag_index import INDEX_FILE, TAGS_FILE
+from model.heads.vector_index import DEFAULT_HNSW_THRESHOLD, build_index, save_index
+from model.record import Tweet
+from training.heads.embedding import Embedder
+
+
+def hashtag_counts(tweets: Sequence[Tweet]) -> Counter[str]:
+    """Lower-cased hashtag -> number of tweets using it (a tag counted once per tweet)."""
+    counts: Counter[str] = Counter()
+    for tweet in tweets:
+        counts.update({h.lower() for h in tweet.hashtags})
+    return counts
+
+
+def embed_hashtags(embedder: Embedder, tags: Sequence[str], batch_size: int = 1024) -> NDArray[np.float32]:
+    dim = int(embedder.config.dim)
+    parts = [
+        embedder.embed_hashtags(list(tags[i : i + batch_size]))
+        for i in tqdm(range(0, len(tags), batch_size), desc="embed hashtags", unit="batch", leave=False)
+    ]
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, dim), dtype=np.float32)
+
+
+def write_hashtag_index(
+    heads_dir: Path,
+    tags: Sequence[str],
+    vectors: NDArray[np.floating],
+    counts: Counter[str] | None = None,
+    hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
+) -> dict[str, Any]:
+    index = build_index(vectors, hnsw_threshold)
+    save_index(index, heads_dir / INDEX_FILE)
+    tag_counts: Counter[str] = counts or Counter()
+    meta = {"tags": list(tags), "counts": [int(tag_counts.get(t, 0)) for t in tags]}
+    (heads_dir / TAGS_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    return {"hashtags": len(tags), "index": type(index).__name__}
+
+
+def write_retrieval_index(
+    heads_dir: Path,
+    name: str,
+    ids: Sequence[str],
+    vectors: NDArray[np.floating],
+    hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
+) -> dict[str, Any]:
+    index = build_index(vectors, hnsw_threshold)
+    save_index(index, heads_dir / f"{name}.faiss")
+    (heads_dir / f"{name}.json").write_text(json.dumps({"ids": list(ids)}), encoding="utf-8")
+    return {"items": len(ids), "index": type(index).__name__}
+
+
+def write_neighbour_hashtags(
+    heads_dir: Path,
+    tweets: Sequence[Tweet],
+    batch: Any,
+    neighbours: int,
+    hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
+) -> dict[str, Any]:
+    """The joint-space neighbour recommender: training tweets with hashtags, by their average
+    embedding without the hashtag component, each with its (lower-cased, distinct) hashtags."""
+    from model.heads.hashtag_neighbours import INDEX_FILE as NEIGHBOUR_INDEX
+    from model.heads.hashtag_neighbours import META_FILE as NEIGHBOUR_META
+    from model.heads.hashtag_neighbours import average_without
+
+    rows = [i for i, t in enumerate(tweets) if t.hashtags]
+    vectors = average_without(batch.rows(rows))  # (R, dim)
+    keep = [j for j in range(len(rows)) if np.linalg.norm(vectors[j]) > 0]
+    row_tags = [list(dict.fromkeys(h.lower() for h in tweets[rows[j]].hashtags)) for j in keep]
+    index = build_index(vectors[keep], hnsw_threshold)
+    save_index(index, heads_dir / NEIGHBOUR_INDEX)
+    meta = {"row_tags": row_tags, "neighbours": neighbours}
+    (heads_dir / NEIGHBOUR_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    return {"tweets": len(keep), "neighbours": neighbours, "index": type(index).__name__}
