@@ -146,7 +146,7 @@ def redis_outage(
     """Redis (cache + store) stopped for ``down_s`` mid-run and started again."""
     from bench.redis_proc import RedisProcess
 
-    redis = RedisProcess(base / "redis-loadtest", free_port())
+    redis = RedisProcess(base / "redis-loadtest", free_port(), durable=True)
     for stale in ("appendonlydir", "appendonly.aof"):
         target = redis.workdir / stale
         if target.is_dir():

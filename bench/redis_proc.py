@@ -1,6 +1,9 @@
-"""A private redis-server on loopback for the fault scenario: append-only file with fsync on every
-write, so a stop and start on the same directory keeps every acknowledged write (what lets the
-scenario check that no acknowledged tweet was lost, rather than that Redis forgot everything)."""
+"""A private redis-server on loopback, for the tests of the Redis paths and the fault scenario.
+
+``durable=True`` keeps an append-only file fsynced on every write, so a stop and start on the same
+directory keeps every acknowledged write (what lets the fault scenario check that no acknowledged
+tweet was lost, rather than that Redis forgot everything). Tests use the default, nothing on disk.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,16 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench.service_proc import free_port
+
 
 class RedisProcess:
-    def __init__(self, workdir: Path, port: int) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, durable: bool = False) -> None:
         if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
             raise RuntimeError("redis-server is not installed (make redis-server)")
         self.workdir = workdir
-        self.port = port
+        self.port = port if port is not None else free_port()
+        self.durable = durable
         workdir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -31,42 +37,39 @@ class RedisProcess:
             check=False,
         )
 
+    def command(self, *args: str) -> str:
+        return self.cli(*args).stdout.strip()
+
     def start(self) -> None:
+        persistence = ["--appendonly", "no"]
+        if self.durable:
+            persistence = ["--appendonly", "yes", "--appendfsync", "always"]
         subprocess.run(
             [
                 "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--daemonize",
-                "yes",
-                "--dir",
-                str(self.workdir),
-                "--pidfile",
-                str(self.workdir / "redis.pid"),
-                "--logfile",
-                str(self.workdir / "redis.log"),
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                *persistence,
+                "--daemonize", "yes",
+                "--dir", str(self.workdir),
+                "--pidfile", str(self.workdir / "redis.pid"),
+                "--logfile", str(self.workdir / "redis.log"),
             ],
             check=True,
             timeout=10,
         )
         deadline = time.monotonic() + 10
-        while self.cli("ping").stdout.strip() != "PONG":
+        while self.command("ping") != "PONG":
             if time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server on port {self.port} did not start")
             time.sleep(0.05)
 
     def stop(self) -> None:
-        self.cli("shutdown")  # writes nothing more: the AOF is already fsynced per write
+        # A durable instance's AOF is already fsynced per write; the others keep nothing.
+        self.cli("shutdown") if self.durable else self.cli("shutdown", "nosave")
         deadline = time.monotonic() + 10
-        while self.cli("ping").returncode == 0 and self.cli("ping").stdout.strip() == "PONG":
+        while self.command("ping") == "PONG":
             if time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server on port {self.port} did not stop")
             time.sleep(0.05)
