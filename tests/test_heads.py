@@ -193,3 +193,19 @@ def test_unlisted_head_file_is_refused(built_checkpoint: tuple[Path, Path, FakeE
     (ckpt / "heads" / "extra.faiss").write_bytes(b"not listed")
     with pytest.raises(CheckpointError, match=r"extra\.faiss"):
         load_heads(ckpt)
+
+
+def test_forest_proba_equals_scikit_learn_predict_proba() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    from model.heads.location_head import forest_proba
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(300, 12)).astype(np.float32)  # (N, F)
+    y = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 0.5).astype(int)  # 4 classes
+    forest = RandomForestClassifier(n_estimators=15, max_depth=6, class_weight="balanced_subsample",
+                                    random_state=0).fit(x, y)
+    queries = rng.normal(size=(40, 12)).astype(np.float32)
+    np.testing.assert_allclose(forest_proba(forest, queries), forest.predict_proba(queries), atol=1e-12)
+    one = queries[:1]
+    np.testing.assert_allclose(forest_proba(forest, one), forest.predict_proba(one), atol=1e-12)
