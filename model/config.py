@@ -18,6 +18,8 @@ FORMAT_VERSION = 1
 
 ImageEncoder = Literal["resnet18", "resnet50", "resnet152", "convnet"]
 LossKind = Literal["max_violation", "sum_violation"]  # VSE++ (paper) / VSE0 (ablation)
+# Each component's positive: the full tweet average (paper) or the mean of the other components.
+LossTarget = Literal["average", "others"]
 
 RESNET_FEATURE_DIMS: dict[str, int] = {"resnet18": 512, "resnet50": 2048, "resnet152": 2048}
 
@@ -82,6 +84,7 @@ class TrainConfig:
     batch_size: int = 128
     val_every: int = 500  # iterations
     loss: LossKind = "max_violation"
+    loss_target: LossTarget = "average"
     seed: int = 0
     num_workers: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)

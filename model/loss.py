@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from model.config import LossKind
+from model.config import LossKind, LossTarget
 
 
 def component_pair_loss(c: torch.Tensor, a: torch.Tensor, margin: float,
@@ -36,13 +36,32 @@ def component_pair_loss(c: torch.Tensor, a: torch.Tensor, margin: float,
 
 def joint_loss(components: dict[str, torch.Tensor], present: dict[str, torch.Tensor],
                average: torch.Tensor, margin: float, kind: LossKind = "max_violation",
-               ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Eq. 3: the sum of Eq. 2 over components. Returns the loss and each component's part (floats)."""
+               target: LossTarget = "average") -> tuple[torch.Tensor, dict[str, float]]:
+    """Eq. 3: the sum of Eq. 2 over components. Returns the loss and each component's part (floats).
+
+    ``target="average"`` is the paper: c against the average of all the tweet's components, c included.
+    ``target="others"`` puts c against the normalised mean of the tweet's *other* components instead
+    (tweets with c alone sit out of c's term). Because c is part of its own tweet's average, the paper's
+    positive gives c a head start of 1/n_present over every negative; with two or three components that
+    alone can meet the margin, so training may succeed without aligning components with each other,
+    which is what retrieval and hashtag recommendation need.
+    """
     total = average.new_zeros((), dtype=torch.float32)
     parts: dict[str, float] = {}
+    if target == "others":
+        masks = {name: present[name].to(average.dtype).unsqueeze(1) for name in components}  # (B, 1)
+        summed = sum(emb * masks[name] for name, emb in components.items())  # (B, dim)
+        count = sum(present[name].long() for name in components)  # (B,)
     for name, emb in components.items():
         mask = present[name]  # (B,)
-        part = component_pair_loss(emb[mask], average[mask], margin, kind)
+        if target == "average":
+            positive = average[mask]
+        elif target == "others":
+            mask = mask & (count >= 2)
+            positive = torch.nn.functional.normalize((summed - emb)[mask], dim=1)  # (n, dim)
+        else:
+            raise ValueError(f"unknown loss target {target!r}")
+        part = component_pair_loss(emb[mask], positive, margin, kind)
         parts[name] = float(part.detach())
         total = total + part
     return total, parts

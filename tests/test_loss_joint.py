@@ -77,3 +77,29 @@ def test_loss_gradient_flows_to_components_and_average() -> None:
     component_pair_loss(c, a, 0.2).backward()
     assert c.grad is not None and float(c.grad.abs().sum()) > 0
     assert a.grad is not None and float(a.grad.abs().sum()) > 0
+
+
+def test_leave_one_out_target_against_brute_force() -> None:
+    """target="others": each component against the normalised mean of the tweet's other components,
+    built here row by row; tweets with the component alone take no part in its term."""
+    n, d = 7, 5
+    comps = {"text": unit(n, d, 11), "image": unit(n, d, 12), "hashtags": unit(n, d, 13)}
+    present = {"text": torch.tensor([1, 1, 1, 1, 1, 1, 0], dtype=torch.bool),
+               "image": torch.tensor([1, 0, 1, 0, 1, 1, 1], dtype=torch.bool),
+               "hashtags": torch.tensor([0, 0, 1, 1, 1, 0, 0], dtype=torch.bool)}
+    for name in comps:
+        comps[name] = comps[name] * present[name].unsqueeze(1)
+    average = unit(n, d, 14)  # ignored by this target
+    _, parts = joint_loss(comps, present, average, 0.2, "max_violation", "others")
+    for name in comps:
+        rows, positives = [], []
+        for i in range(n):
+            others = [comps[o][i] for o in comps if o != name and present[o][i]]
+            if present[name][i] and others:
+                rows.append(comps[name][i])
+                positives.append(F.normalize(torch.stack(others).sum(0), dim=0))
+        expected = brute_force_pair(torch.stack(rows), torch.stack(positives), 0.2, "max_violation")
+        assert parts[name] == pytest.approx(expected, rel=1e-5, abs=1e-6), name
+    # tweet 1 has text alone: it must not be in text's term, so the term differs from the paper's target
+    _, paper = joint_loss(comps, present, average, 0.2, "max_violation", "average")
+    assert paper["text"] != pytest.approx(parts["text"])

@@ -27,6 +27,8 @@ def build_train_config(config: str, overrides: dict[str, Any], model_overrides: 
         raise ValueError("--lr and --grad-clip must be positive, --margin non-negative")
     if train_config.loss not in ("max_violation", "sum_violation"):
         raise ValueError("--loss must be max_violation (VSE++, the paper) or sum_violation (VSE0)")
+    if train_config.loss_target not in ("average", "others"):
+        raise ValueError("--loss-target must be average (the paper) or others (leave-one-out average)")
     return train_config
 
 
@@ -42,6 +44,9 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Tweets per batch (in-batch negatives).")] = None,
     val_every: Annotated[int | None, typer.Option(help="Validate every N iterations and each epoch.")] = None,
     loss: Annotated[str | None, typer.Option(help="max_violation (VSE++) or sum_violation (VSE0).")] = None,
+    loss_target: Annotated[str | None, typer.Option(
+        help="Positive of each component: average (paper, the tweet average) or others "
+             "(mean of the tweet's other components).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (CPU runs are reproducible).")] = None,
     dim: Annotated[int | None, typer.Option(help="Joint embedding dimension.")] = None,
     gru_layers: Annotated[int | None, typer.Option(help="GRU layers of the text branch.")] = None,
@@ -66,7 +71,8 @@ def train(
         train_config = build_train_config(
             config,
             {"epochs": epochs, "lr": lr, "lr_decay_epoch": lr_decay_epoch, "grad_clip": grad_clip,
-             "margin": margin, "batch_size": batch_size, "val_every": val_every, "loss": loss, "seed": seed},
+             "margin": margin, "batch_size": batch_size, "val_every": val_every, "loss": loss, "seed": seed,
+             "loss_target": loss_target},
             {"dim": dim, "gru_layers": gru_layers, "max_tokens": max_tokens,
              "image_feature_dim": image_feature_dim, "components": comps},
         )

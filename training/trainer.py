@@ -311,7 +311,8 @@ def train(work_dir: Path, out_dir: Path, config: TrainConfig, device: str = "aut
                 batch = featurizer.collate([train_feats[i] for i in indices]).to(dev)
                 with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=amp):
                     out = model(batch)
-                loss, parts = joint_loss(out.components, out.present, out.average, config.margin, config.loss)
+                loss, parts = joint_loss(out.components, out.present, out.average, config.margin, config.loss,
+                                         config.loss_target)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
