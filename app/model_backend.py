@@ -93,7 +93,7 @@ class ModelBackend:
         profile = np.zeros((n, self.dim), np.float32)  # (N, dim)
         profile_present = np.zeros(n, bool)  # (N,)
         rows = [i for i, text in enumerate(profile_locations) if text and text.strip()]
-        if rows:
+        if rows and "text" in self.embedder.config.components:  # profiles go through the text branch
             profile[rows] = self.embedder.embed_texts([profile_locations[i] for i in rows])  # (R, dim)
             profile_present[rows] = True
         guesses = self.heads.location.predict(self._model_batch(batch), profile, profile_present, k)

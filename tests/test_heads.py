@@ -209,3 +209,17 @@ def test_forest_proba_equals_scikit_learn_predict_proba() -> None:
     np.testing.assert_allclose(forest_proba(forest, queries), forest.predict_proba(queries), atol=1e-12)
     one = queries[:1]
     np.testing.assert_allclose(forest_proba(forest, one), forest.predict_proba(one), atol=1e-12)
+
+
+def test_profiles_of_a_model_without_text_are_absent_not_an_error() -> None:
+    """An ablation trained without the text branch cannot embed profile locations: they are absent."""
+    from heads_support import FakeEmbedder
+
+    from model.record import Tweet
+    from training.heads.embedding import profile_embeddings
+
+    tweets = [Tweet(id="1", text="hi", user_location="NYC"), Tweet(id="2", text="yo")]
+    vectors, present = profile_embeddings(FakeEmbedder(("image", "hashtags", "user")), tweets)
+    assert vectors.shape[0] == 2 and not present.any() and not vectors.any()
+    vectors, present = profile_embeddings(FakeEmbedder(), tweets)
+    assert present.tolist() == [True, False] and vectors[0].any()

@@ -105,9 +105,12 @@ def profile_embeddings(
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """(N, dim) text-branch embedding of each author's profile location, and (N,) whether there is one.
 
-    Distinct strings are embedded once: many tweets share an author, and authors share places.
+    Distinct strings are embedded once: many tweets share an author, and authors share places. A
+    model trained without the text branch (an ablation) has no way to embed them: all absent.
     """
     dim = int(embedder.config.dim)
+    if "text" not in embedder.config.components:
+        return np.zeros((len(tweets), dim), dtype=np.float32), np.zeros(len(tweets), dtype=bool)
     texts = [(t.user_location or "").strip() for t in tweets]
     distinct = sorted({s for s in texts if s})
     vectors = embed_texts_batched(embedder, distinct, desc="embed profiles")
