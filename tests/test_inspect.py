@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 import typer
+from shared_fixtures import FIXTURES, REASON, SKIP_WITHOUT_FIXTURES
 from typer.testing import CliRunner
 
 from model.record import COMPONENTS
 from training.inspect_cmd import inspect
 from training.readers import read_tweets
 from training.readers.stats import DatasetStats, component_presence
-
-FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures"
 
 
 def _app() -> typer.Typer:
@@ -88,8 +87,8 @@ def test_inspect_prints_what_the_dataset_holds(tmp_path: Path) -> None:
 
 
 def test_inspect_counts_agree_with_a_direct_count_on_the_fixtures() -> None:
-    if not FIXTURES.is_dir():
-        pytest.skip("../shared/fixtures not present")
+    if SKIP_WITHOUT_FIXTURES:
+        pytest.skip(REASON)
     tweets = list(read_tweets(FIXTURES))
     stats = DatasetStats()
     for tweet in tweets:

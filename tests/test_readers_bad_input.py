@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_fixtures import FIXTURES, REASON, SKIP_WITHOUT_FIXTURES
 
 from model.record import Tweet
 from training.readers import ReadReport, detect_format, read_bot_labels, read_tweets, tweet_from_v1
-
-FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures"
 
 
 def _flat(i: int, **fields: Any) -> dict[str, Any]:
@@ -302,7 +301,7 @@ def test_bot_labels_without_header_and_with_columns_in_another_order(tmp_path: P
     assert read_bot_labels(tmp_path / "b.csv") == {"1": "bot"}
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not present")
+@pytest.mark.skipif(SKIP_WITHOUT_FIXTURES, reason=REASON)
 def test_a_fixture_line_cut_in_half_mid_stream_costs_only_that_line(tmp_path: Path) -> None:
     source = FIXTURES / "twitter_v1" / "arkansas_2017-06_sample.jsonl"
     lines = source.read_text(encoding="utf-8").splitlines()

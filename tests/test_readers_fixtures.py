@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_fixtures import FIXTURES, REASON, SKIP_WITHOUT_FIXTURES
 
 from model.record import Tweet
 from training.readers import ReadReport, detect_format, read_tweets
 
-FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures"
 V1_FILE = FIXTURES / "twitter_v1" / "arkansas_2017-06_sample.jsonl"
 V2_DIR = FIXTURES / "twitter_v2"
 
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not present")
+pytestmark = pytest.mark.skipif(SKIP_WITHOUT_FIXTURES, reason=REASON)
 
 
 def _fixture_files() -> list[Path]:
