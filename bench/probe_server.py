@@ -176,8 +176,11 @@ def build(checkpoint: Path, mode: str) -> ASGIApp:
             backend = ModelBackend.load(checkpoint, device="cpu")
             # The parts the issue bounds: the hashtag FAISS search and the location forest itself.
             if backend.heads.location is not None:
-                forest = backend.heads.location.forest
-                forest.predict_proba = _timed("forest", forest.predict_proba)
+                # The head predicts through location_head.forest_proba (per-tree), not the forest's
+                # own predict_proba: time the function the head really calls.
+                from model.heads import location_head
+
+                location_head.forest_proba = _timed("forest", location_head.forest_proba)
             if backend.heads.hashtags is not None:
                 hashtags = backend.heads.hashtags
                 hashtags.recommend = _timed("hashtag_search", hashtags.recommend)
