@@ -176,11 +176,10 @@ def build(checkpoint: Path, mode: str) -> ASGIApp:
             backend = ModelBackend.load(checkpoint, device="cpu")
             # The parts the issue bounds: the hashtag FAISS search and the location forest itself.
             if backend.heads.location is not None:
-                # The head predicts through location_head.forest_proba (per-tree), not the forest's
-                # own predict_proba: time the function the head really calls.
-                from model.heads import location_head
-
-                location_head.forest_proba = _timed("forest", location_head.forest_proba)
+                # The head predicts through its FlatForest, not the forest's own predict_proba: time
+                # what the head really calls.
+                flat = backend.heads.location.flat
+                flat.predict_proba = _timed("forest", flat.predict_proba)  # type: ignore[method-assign]
             if backend.heads.hashtags is not None:
                 hashtags = backend.heads.hashtags
                 hashtags.recommend = _timed("hashtag_search", hashtags.recommend)

@@ -195,10 +195,10 @@ def test_unlisted_head_file_is_refused(built_checkpoint: tuple[Path, Path, FakeE
         load_heads(ckpt)
 
 
-def test_forest_proba_equals_scikit_learn_predict_proba() -> None:
+def test_flat_forest_equals_scikit_learn_predict_proba() -> None:
     from sklearn.ensemble import RandomForestClassifier
 
-    from model.heads.location_head import forest_proba
+    from model.heads.location_head import FlatForest
 
     rng = np.random.default_rng(7)
     x = rng.normal(size=(300, 12)).astype(np.float32)  # (N, F)
@@ -206,9 +206,13 @@ def test_forest_proba_equals_scikit_learn_predict_proba() -> None:
     forest = RandomForestClassifier(n_estimators=15, max_depth=6, class_weight="balanced_subsample",
                                     random_state=0).fit(x, y)
     queries = rng.normal(size=(40, 12)).astype(np.float32)
-    np.testing.assert_allclose(forest_proba(forest, queries), forest.predict_proba(queries), atol=1e-12)
+    flat = FlatForest(forest)
+    np.testing.assert_allclose(flat.predict_proba(queries), forest.predict_proba(queries), atol=1e-12)
     one = queries[:1]
-    np.testing.assert_allclose(forest_proba(forest, one), forest.predict_proba(one), atol=1e-12)
+    np.testing.assert_allclose(flat.predict_proba(one), forest.predict_proba(one), atol=1e-12)
+    deep = RandomForestClassifier(n_estimators=5, random_state=1).fit(x, y)  # fully grown, uneven depths
+    deep_proba = FlatForest(deep).predict_proba(queries)
+    np.testing.assert_allclose(deep_proba, deep.predict_proba(queries), atol=1e-12)
 
 
 def test_profiles_of_a_model_without_text_are_absent_not_an_error() -> None:

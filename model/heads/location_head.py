@@ -62,27 +62,52 @@ def location_features(
     return np.ascontiguousarray(np.concatenate(blocks + flags, axis=1), dtype=np.float32)
 
 
-def forest_proba(forest: Any, features: NDArray[np.float32]) -> NDArray[np.float64]:
-    """``forest.predict_proba(features)``, computed from each tree's own Cython ``tree_.predict``.
+class FlatForest:
+    """A fitted scikit-learn forest laid out as flat node arrays, so a few rows walk all trees at once.
 
-    For the one or few rows of a request, scikit-learn's forest-level predict_proba spends most of
-    its time dispatching a joblib job and validating input per tree (about 4 ms for 100 trees against
-    0.6 ms here, same numbers); the traversal itself is the library's. Rows must be float32, as the
-    trees compare in float32 (scikit-learn casts the same way).
+    For the one or few rows of a request, scikit-learn's predict_proba spends most of its time
+    dispatching a joblib job and validating input per tree (4.4 ms for 100 trees; 0.6 ms calling each
+    tree's own ``tree_.predict``); stepping every tree in lockstep with numpy takes about 0.2 ms and
+    gives the same probabilities (tests compare with ``predict_proba``). Leaves point to themselves,
+    so the walk stops when every tree has reached one. Rows are compared in float32, as the trees do.
     """
-    rows = np.ascontiguousarray(features, dtype=np.float32)  # (N, F)
-    total = np.zeros((rows.shape[0], len(forest.classes_)), dtype=np.float64)  # (N, P)
-    for estimator in forest.estimators_:
-        counts = estimator.tree_.predict(rows).reshape(rows.shape[0], -1)  # (N, P) leaf class weights
+
+    def __init__(self, forest: Any) -> None:
+        trees = [estimator.tree_ for estimator in forest.estimators_]
+        sizes = np.array([t.node_count for t in trees])
+        self.roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)  # (T,)
+        own = [np.arange(t.node_count) + root for t, root in zip(trees, self.roots, strict=True)]
+        self.left = np.concatenate([np.where(t.children_left >= 0, t.children_left + root, ids)
+                                    for t, root, ids in zip(trees, self.roots, own, strict=True)])  # (M,)
+        self.right = np.concatenate([np.where(t.children_right >= 0, t.children_right + root, ids)
+                                     for t, root, ids in zip(trees, self.roots, own, strict=True)])  # (M,)
+        self.feature = np.concatenate([np.maximum(t.feature, 0) for t in trees])  # (M,) leaves: unused 0
+        self.threshold = np.concatenate([t.threshold for t in trees])  # (M,) float64
+        self.is_leaf = self.left == np.arange(len(self.left))  # (M,)
+        leaves = np.flatnonzero(self.is_leaf)
+        self.leaf_row = np.full(len(self.left), -1, dtype=np.int64)
+        self.leaf_row[leaves] = np.arange(len(leaves))
+        counts = np.concatenate([t.value.reshape(t.node_count, -1) for t in trees])[leaves]  # (L, P)
         norm = counts.sum(axis=1, keepdims=True)
         norm[norm == 0.0] = 1.0
-        total += counts / norm
-    return total / len(forest.estimators_)
+        self.leaf_proba = counts / norm  # (L, P) each tree's class distribution at that leaf
+        self.n_trees = len(trees)
+
+    def predict_proba(self, features: NDArray[np.floating]) -> NDArray[np.float64]:
+        rows = np.ascontiguousarray(features, dtype=np.float32)  # (N, F)
+        node = np.repeat(self.roots[None, :], rows.shape[0], axis=0)  # (N, T) current node per tree
+        index = np.arange(rows.shape[0])[:, None]  # (N, 1)
+        while not self.is_leaf[node].all():
+            go_left = rows[index, self.feature[node]] <= self.threshold[node]  # (N, T)
+            node = np.where(go_left, self.left[node], self.right[node])
+        proba = self.leaf_proba[self.leaf_row[node]].sum(axis=1) / self.n_trees  # (N, P)
+        return np.asarray(proba, dtype=np.float64)
 
 
 class LocationPredictor:
     def __init__(self, forest: Any, components: Sequence[str], places: dict[str, dict[str, Any]]) -> None:
         self.forest = forest
+        self.flat = FlatForest(forest)
         self.components = tuple(components)
         self.places = places
         self.classes: list[str] = [str(c) for c in forest.classes_]
@@ -92,7 +117,7 @@ class LocationPredictor:
     ) -> NDArray[np.float64]:
         """(N, P) class probabilities, columns in ``self.classes`` order."""
         features = location_features(batch, profile, profile_present, self.components)  # (N, F) float32
-        return forest_proba(self.forest, features)
+        return self.flat.predict_proba(features)
 
     def predict(
         self,
