@@ -14,6 +14,7 @@ import numpy as np
 
 from model.embedder import TweetEmbedder
 from model.heads.loader import load_heads
+from model.heads.location_head import LocationPredictor
 from model.record import Tweet
 
 
@@ -50,7 +51,8 @@ def compare(
         forest = copy.copy(full)
         forest.estimators_ = full.estimators_[:n_trees]
         forest.n_estimators = n_trees
-        predictor.forest = forest
+        # A fresh predictor: the head lays its trees out once (FlatForest) when it is built.
+        predictor = LocationPredictor(forest, heads.location.components, heads.location.places)
         proba = predictor.predict_proba(batch, profile, present)  # (N, P)
         top5 = np.argsort(-proba, axis=1)[:, :5]
         _one_row_ms(predictor, batch, profile, present, 0)  # warm-up
@@ -64,7 +66,6 @@ def compare(
                 "acc5": float(np.mean((top5 == truth[:, None]).any(axis=1))),
             }
         )
-    predictor.forest = full
     return out
 
 
