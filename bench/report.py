@@ -289,7 +289,8 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
         out += [
             "### The location forest: before and after",
             "",
-            "One-row `predict_proba` as the service calls it (n_jobs=1, median of 40 rows) and accuracy on "
+            "One-row prediction as the service makes it (the head's FlatForest, median of 40 rows) "
+            "and accuracy on "
             f"{fr['tweets']} test tweets whose place the forest knows, for the fitted forest and its first N "
             "trees (`bench/forest.py`; the trees are independent, so the first N are an N-tree forest).",
             "",

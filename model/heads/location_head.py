@@ -147,5 +147,7 @@ class LocationPredictor:
 
         meta = json.loads((heads_dir / META_FILE).read_text(encoding="utf-8"))
         forest = joblib.load(heads_dir / FOREST_FILE)
-        forest.n_jobs = 1  # one request's few rows: more threads only add overhead
+        # Requests go through FlatForest; callers of the forest's own predict_proba (the evaluation's
+        # latency column) get one thread, since a few rows gain nothing from more.
+        forest.n_jobs = 1
         return cls(forest, meta["components"], meta.get("places", {}))
