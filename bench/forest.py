@@ -1,6 +1,7 @@
 """The location forest on the request path, before and after shrinking it: one-row latency (as the
 service makes it: the head's FlatForest, one tweet a request) and test accuracy, for the whole
-fitted forest and for its first N trees (a forest of N trees fitted the same way: the trees are independent)."""
+fitted forest and for its first N trees (a forest of N trees fitted the same way: the trees are
+independent)."""
 
 from __future__ import annotations
 
