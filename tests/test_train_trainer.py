@@ -106,6 +106,17 @@ def test_metrics_log_records_validation(work: Path, tmp_path: Path) -> None:
     assert result.train_tweets_per_s > 0
 
 
+@pytest.mark.parametrize("loss_target", ["average", "others"])
+def test_batches_with_nothing_to_compare_are_skipped_not_fatal(
+    work: Path, tmp_path: Path, loss_target: str
+) -> None:
+    # One tweet a batch: no component has a negative, so every batch's loss is a constant zero.
+    config = tiny_config(batch_size=1, epochs=1, val_every=1000, loss_target=loss_target)
+    result = train(work, tmp_path / "ckpt", config, device="cpu", progress=False, echo=lambda _: None)
+    assert result.iterations == 48  # every batch went through (before: "does not require grad")
+    assert (tmp_path / "ckpt" / "model.safetensors").is_file()
+
+
 def _cli() -> typer.Typer:
     app = typer.Typer()
     app.command()(train_command)

@@ -314,11 +314,15 @@ def train(work_dir: Path, out_dir: Path, config: TrainConfig, device: str = "aut
                 loss, parts = joint_loss(out.components, out.present, out.average, config.margin, config.loss,
                                          config.loss_target)
                 optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
+                # A batch in which no component has a positive pair and a negative (hashtags-as-text data
+                # with few tweets that have both parts, the "others" target on one-component tweets)
+                # gives a constant zero loss: nothing to learn, so no step, rather than a crash.
+                if loss.requires_grad:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
                 losses.append(float(loss.detach()))
                 if amp:
                     torch.cuda.synchronize()

@@ -19,7 +19,14 @@ from training.evaluation import bots as bot_eval
 from training.evaluation import hashtags as tag_eval
 from training.evaluation import location as loc_eval
 from training.evaluation.retrieval import retrieval_metrics
-from training.evaluation.variants import Variant, comparison_variants, hashtags_as_text, train_variant
+from training.evaluation.variants import (
+    Variant,
+    comparison_variants,
+    hashtags_as_text,
+    train_config_of,
+    train_variant,
+    variant_train_config,
+)
 from training.heads.data import Splits, load_splits, read_bot_label_file, recent_tweets_by_user
 from training.heads.embedding import Embedder, embed_all, profile_embeddings
 from training.heads.fit_location import LARGER_FOREST, ForestParams, city_label
@@ -75,6 +82,7 @@ class Evaluation:
         self.bot_labels = np.array([labels[u] for u in self.bot_users], dtype=np.int64)
         self.bot_test_mask = np.array([u in test_labels for u in self.bot_users]) if test_labels else None
         self.recent = recent_tweets_by_user(splits.all_tweets(), options.n_recent, set(self.bot_users))
+        self._bot_behaviour: np.ndarray | None = None
         classes = loc_eval.city_classes(splits.train, splits.val, splits.test)
         self.loc_train = [t for t in splits.train if city_label(t) in classes]
         self.loc_test = [t for t in splits.test if city_label(t) in classes]
@@ -90,7 +98,8 @@ class Evaluation:
         retrieval_only: bool = False,
         transform: Callable[[Tweet], Tweet | None] | None = None,
     ) -> dict[str, Any]:
-        """Every task one embedding model can do (``full`` adds the larger forest and the CNN);
+        """Every task one embedding model can do (``full`` adds the larger forest, the CNN and the
+        behaviour + embedding statistics bot forest);
         ``transform`` rewrites the test tweets first (hashtags as text)."""
         comps = set(embedder.config.components)
         test = self.splits.test
@@ -180,6 +189,12 @@ class Evaluation:
             full and self.options.cnn,
             self.options.n_recent,
         )
+        if full:
+            # Against the behaviour-only forest baseline: what the embeddings add to behaviour.
+            hybrid = bot_eval.hybrid_features(
+                self._behaviour(), rows, int(embedder.config.dim), self.options.n_recent
+            )  # (U, F + 2*dim + 4)
+            scorers[bot_eval.HYBRID_FOREST] = bot_eval.forest_scorer(hybrid, self.bot_labels)
         result: dict[str, Any] = _timed(
             self.timings,
             f"{name}: bots",
@@ -189,6 +204,13 @@ class Evaluation:
 
     def _bot_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
         return bot_eval.folds(self.bot_labels, self.bot_test_mask, self.options.bot_folds)
+
+    def _behaviour(self) -> np.ndarray:
+        """(U, F) behaviour features of the labelled users (rows as self.bot_users), computed once for
+        the baselines and the joint model's hybrid forest."""
+        if self._bot_behaviour is None:
+            self._bot_behaviour = bot_eval.behaviour_matrix(self.bot_users, self.splits.all_tweets())
+        return self._bot_behaviour
 
     # ---- baselines that need no embedding model -------------------------------------------------
     def baselines(self) -> dict[str, Any]:
@@ -211,10 +233,14 @@ class Evaluation:
         if len(set(self.bot_labels.tolist())) == 2:
 
             def bot() -> dict[str, Any]:
-                scorer = bot_eval.behaviour_scorer(self.bot_users, self.splits.all_tweets(), self.bot_labels)
-                return bot_eval.evaluate_scorers(
-                    {"Behaviour + TF-IDF random forest": scorer}, self.bot_labels, self._bot_folds()
-                )
+                behaviour = self._behaviour()
+                scorers = {
+                    bot_eval.BEHAVIOUR_TFIDF: bot_eval.behaviour_scorer(
+                        self.bot_users, self.splits.all_tweets(), self.bot_labels, behaviour
+                    ),
+                    bot_eval.BEHAVIOUR_FOREST: bot_eval.forest_scorer(behaviour, self.bot_labels),
+                }
+                return bot_eval.evaluate_scorers(scorers, self.bot_labels, self._bot_folds())
 
             out["bots"] = _timed(self.timings, "baselines: bots", lambda: _guard(bot))
         return out
@@ -294,6 +320,10 @@ def _variant(
 ) -> dict[str, Any]:
     head = {"label": variant.label, "components": list(variant.components), "note": variant.note}
     path = variant.ckpt
+    if path is None and variant.recipe and (ckpt / "train_config.json").is_file():
+        joint_config = train_config_of(ckpt)
+        if variant_train_config(variant, joint_config) == joint_config:
+            return {**head, "skipped": "the joint model itself was trained with this recipe"}
     if path is None:
         if not options.train_missing:
             return {**head, "skipped": "no checkpoint given and training comparison models is off"}
@@ -302,7 +332,9 @@ def _variant(
                 **head,
                 "skipped": "no checkpoint given, and DATA is not a prepared WORK directory to train on",
             }
-        echo(f"training {variant.label} with the joint model's recipe ...")
+        changed = ", ".join(f"{k} {v}" for k, v in variant.recipe)
+        but = f" but {changed}" if changed else ""
+        echo(f"training {variant.label} with the joint model's recipe{but} ...")
         path = _timed(
             evaluation.timings,
             f"{variant.key}: train",
@@ -314,7 +346,7 @@ def _variant(
         variant.key,
         embedder,
         full=False,
-        retrieval_only=not variant.key.startswith("without_"),
+        retrieval_only=not (variant.full or variant.key.startswith("without_")),
         transform=hashtags_as_text if variant.hashtags_as_text else None,
     )
     return {**head, "checkpoint": str(path), **result}

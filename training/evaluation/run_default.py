@@ -9,7 +9,9 @@ itself with the same recipe, into WORK/eval_models.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,15 @@ def run(args: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "training.cli", *args], check=False)
     if result.returncode != 0:
         raise SystemExit(f"step failed (exit {result.returncode}): tweetembed {shlex.join(args)}")
+
+
+def _trained_with(ckpt: Path, preset: str, seed: int) -> bool:
+    """Whether ``ckpt`` was trained with ``preset`` and ``seed`` (a preset's recipe can change)."""
+    from model.config import PRESETS
+    from training.evaluation.variants import same_recipe, train_config_of
+
+    wanted = dataclasses.replace(PRESETS[preset], seed=seed)
+    return same_recipe(train_config_of(ckpt), wanted, same_data=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     if not (world / "tweets.jsonl").exists():
         steps.append(["synth", "--out", str(world), "--tweets", str(args.tweets), "--seed", str(args.seed)])
     steps.append(["prepare", str(world), "--out", str(work), "--config", args.config])
+    if (ckpt / "manifest.json").exists() and not _trained_with(ckpt, args.config, args.seed):
+        print(f"{ckpt} was trained with another recipe: training it again", flush=True)
+        shutil.rmtree(ckpt)
     if not (ckpt / "manifest.json").exists():
         steps.append(
             [

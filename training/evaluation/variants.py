@@ -1,12 +1,14 @@
-"""The comparison models: VSE++ (text + image), VSE++ with hashtags as text, and the joint model
-with each component left out. Given as checkpoints, or trained here by the same trainer with the
-joint checkpoint's own TrainConfig (only the components, or the text, differ)."""
+"""The comparison models: VSE++ (text + image), VSE++ with hashtags as text, a text + image model
+trained with the joint model's own loss, the joint model trained with the paper's loss, and the joint
+model with each component left out. Given as checkpoints, or trained here by the same trainer with
+the joint checkpoint's own TrainConfig (only the components, the text, or the named loss differ)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,14 @@ class Variant:
     hashtags_as_text: bool = False
     ckpt: Path | None = None
     note: str = ""
+    recipe: tuple[tuple[str, str], ...] = ()  # TrainConfig fields that differ from the joint model's
+    full: bool = False  # scored on every task, not just retrieval
+
+
+# VSE++ (Faghri et al.): text against image with the hardest in-batch negative. With two components the
+# "others" target is exactly the other component, i.e. the original pairwise loss.
+VSEPP_RECIPE = (("loss", "max_violation"), ("loss_target", "others"))
+PAPER_RECIPE = (("loss", "max_violation"), ("loss_target", "average"))
 
 
 def hashtags_as_text(tweet: Tweet) -> Tweet | None:
@@ -39,8 +49,26 @@ def comparison_variants(
     ablations: dict[str, Path],
 ) -> list[Variant]:
     out = [
-        Variant("vsepp", "VSE++ (text + image)", ("text", "image"), ckpt=vsepp),
-        Variant("vsepp_hashtags", "VSE++ with hashtags as text", ("text", "image"), True, vsepp_hashtags),
+        Variant("vsepp", "VSE++ (text + image)", ("text", "image"), ckpt=vsepp, recipe=VSEPP_RECIPE),
+        Variant(
+            "vsepp_hashtags", "VSE++ with hashtags as text", ("text", "image"), True, vsepp_hashtags,
+            recipe=VSEPP_RECIPE,
+        ),
+        Variant(
+            "text_image_joint_loss",
+            "text + image, the joint model's loss",
+            ("text", "image"),
+            note="VSE++'s two branches trained with exactly the joint model's recipe: "
+            "what the other three components add, with the loss held fixed",
+        ),
+        Variant(
+            "paper_loss",
+            "joint model, the paper's loss",
+            joint_components,
+            recipe=PAPER_RECIPE,
+            full=True,
+            note="all components, hardest negative against the full tweet average (paper Eq. 2-3)",
+        ),
     ]
     for left_out in joint_components:
         comps = tuple(c for c in joint_components if c != left_out)
@@ -105,17 +133,34 @@ def hashtags_as_text_work(work: Path, out: Path) -> Path:
     return out
 
 
+def variant_train_config(variant: Variant, joint: TrainConfig) -> TrainConfig:
+    """The joint model's TrainConfig with the variant's components and recipe changes."""
+    config = dataclasses.replace(joint, **dict(variant.recipe))  # type: ignore[arg-type]
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, components=variant.components))
+
+
+def same_recipe(saved: TrainConfig, wanted: TrainConfig, same_data: bool) -> bool:
+    # vocab_size and the data fingerprint are filled in by training, so they are compared apart: the
+    # fingerprint must match when the variant trains on the joint model's own split (``same_data``).
+    def plain(c: TrainConfig) -> dict[str, object]:
+        obj = c.to_json()
+        obj["model"] = {k: v for k, v in obj["model"].items() if k not in {"vocab_size", "data_fingerprint"}}
+        return obj
+
+    fingerprints = {saved.model.data_fingerprint, wanted.model.data_fingerprint} - {""}
+    return plain(saved) == plain(wanted) and (not same_data or len(fingerprints) <= 1)
+
+
 def train_variant(variant: Variant, work: Path, joint_ckpt: Path, models_dir: Path, device: str) -> Path:
     """Train ``variant`` with the joint model's recipe; reuses a finished checkpoint from an earlier run."""
     from training.trainer import train
 
     out = models_dir / variant.key
+    config = variant_train_config(variant, train_config_of(joint_ckpt))
     if (out / "manifest.json").is_file() and (out / "model.safetensors").is_file():
-        return out
-    config = train_config_of(joint_ckpt)
-    config = dataclasses.replace(
-        config, model=dataclasses.replace(config.model, components=variant.components)
-    )
+        if same_recipe(train_config_of(out), config, same_data=not variant.hashtags_as_text):
+            return out
+        shutil.rmtree(out)  # trained with another recipe (or data): a stale comparison, retrained
     data = (
         hashtags_as_text_work(work, models_dir / f"{variant.key}_work") if variant.hashtags_as_text else work
     )
