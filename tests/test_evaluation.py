@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,13 +10,19 @@ import numpy as np
 import pytest
 from heads_support import FakeEmbedder, tiny_tweets, write_work_dir
 
+from model.config import SMALL
 from model.embedding_batch import EmbeddingBatch
 from model.heads.vector_index import normalise_rows
 from model.record import Tweet
 from training.evaluation.harness import EvalOptions, run_evaluation
 from training.evaluation.report import write_report
 from training.evaluation.retrieval import max_over_rows_scores, retrieval_metrics
-from training.evaluation.variants import comparison_variants, hashtags_as_text
+from training.evaluation.variants import (
+    comparison_variants,
+    hashtags_as_text,
+    same_recipe,
+    variant_train_config,
+)
 from training.heads.fit_location import ForestParams
 
 
@@ -52,14 +59,40 @@ def test_hashtags_as_text_and_variants() -> None:
     assert keys == [
         "vsepp",
         "vsepp_hashtags",
+        "text_image_joint_loss",
+        "paper_loss",
         "without_text",
         "without_image",
         "without_hashtags",
         "without_location",
         "without_user",
     ]
-    without_text = comparison_variants(("text", "location", "user"), None, None, {})[2]
+    without_text = comparison_variants(("text", "location", "user"), None, None, {})[4]
+    assert without_text.key == "without_text"
     assert without_text.components == ("user",) and without_text.note
+
+
+def test_variant_recipes_and_stale_checkpoints() -> None:
+    joint = dataclasses.replace(SMALL, model=dataclasses.replace(SMALL.model, data_fingerprint="abc"))
+    by_key = {v.key: v for v in comparison_variants(joint.model.components, None, None, {})}
+    vsepp = variant_train_config(by_key["vsepp"], joint)
+    # VSE++ is text against image with the hardest negative, whatever the joint model's loss.
+    assert (vsepp.loss, vsepp.loss_target) == ("max_violation", "others")
+    assert vsepp.model.components == ("text", "image")
+    same_loss = variant_train_config(by_key["text_image_joint_loss"], joint)
+    assert (same_loss.loss, same_loss.loss_target) == (joint.loss, joint.loss_target)
+    paper = variant_train_config(by_key["paper_loss"], joint)
+    assert (paper.loss, paper.loss_target, paper.model.components) == (
+        "max_violation", "average", joint.model.components
+    )
+    assert paper.lr == joint.lr and paper.epochs == joint.epochs
+    # A checkpoint trained earlier is reused only if its recipe and training split are the wanted ones.
+    trained = dataclasses.replace(vsepp, model=dataclasses.replace(vsepp.model, vocab_size=1234))
+    assert same_recipe(trained, vsepp, same_data=True)
+    assert not same_recipe(dataclasses.replace(trained, loss="sum_violation"), vsepp, same_data=True)
+    other_split = dataclasses.replace(trained, model=dataclasses.replace(trained.model, data_fingerprint="x"))
+    assert not same_recipe(other_split, vsepp, same_data=True)
+    assert same_recipe(other_split, vsepp, same_data=False)
 
 
 @pytest.mark.slow
@@ -91,7 +124,28 @@ def test_evaluation_end_to_end_on_fake_embeddings(tmp_path: Path) -> None:
         assert curve["f1"][0] > 0.2
     assert joint["location"]["chosen_forest"]["accuracy"] > 90
     assert "larger_forest" in joint["location"]
-    assert set(joint["bots"]) == {"kNN k=1 (paper)", "kNN k=3", "Kim CNN (paper)"}
+    assert set(joint["bots"]) == {
+        "kNN k=1 (paper)",
+        "kNN k=3",
+        "Kim CNN (paper)",
+        "forest over embedding statistics",
+        "behaviour + embedding statistics forest",
+    }
+    assert set(metrics["baselines"]["bots"]) == {
+        "Behaviour + TF-IDF random forest",
+        "Behaviour features only forest",
+    }
+    # kNN and the CNN judge at 0.5; the forests choose a threshold per fold on out-of-bag votes.
+    folds = len(joint["bots"]["kNN k=3"]["thresholds"])
+    assert joint["bots"]["kNN k=3"]["thresholds"] == [0.5] * folds
+    for method in ("forest over embedding statistics", "behaviour + embedding statistics forest"):
+        assert set(joint["bots"][method]) == {"F1", "AUC", "thresholds"}
+        assert len(joint["bots"][method]["thresholds"]) == folds
+    # The hybrid forest is the joint model's only: ablations keep their kNN and forest rows.
+    assert set(metrics["variants"]["without_user"]["bots"]) == {
+        "kNN k=1 (paper)",
+        "forest over embedding statistics",
+    }
     assert joint["bots"]["kNN k=1 (paper)"]["AUC"] > 0.9  # bots are whole topics in the tiny world
     assert metrics["bot_protocol"]["protocol"].startswith("stratified")
     assert "retrieval" in metrics["variants"]["vsepp"]
@@ -100,6 +154,11 @@ def test_evaluation_end_to_end_on_fake_embeddings(tmp_path: Path) -> None:
     report = write_report(metrics, tmp_path / "report", command="tweetembed evaluate ...")
     text = report.read_text()
     assert "## Verdict" in text and "| Joint model (ours) |" in text and "without_text" in text
+    assert "| Joint model (ours): forest over embedding statistics |" in text
+    assert "- bots (forest over embedding statistics), AUC: the joint model" in text
+    assert "| Joint model (ours): behaviour + embedding statistics forest |" in text
+    assert "| Behaviour features only forest |" in text
+    assert "statistics forest), F1: the joint model" in text and "Behaviour features only forest (" in text
     assert (tmp_path / "report" / "fig_hashtags_prf.png").stat().st_size > 1000
     assert (tmp_path / "report" / "fig_bots.png").is_file()
     assert json.loads((tmp_path / "report" / "metrics.json").read_text())["counts"]["test"] == len(

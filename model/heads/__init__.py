@@ -1,5 +1,6 @@
 """Downstream heads on top of the joint embeddings: load + predict (fitting lives in training/heads)."""
 
+from model.heads.bot_forest import ForestBotDetector, user_statistics
 from model.heads.bot_head import BotDetector, CnnBotDetector, KnnBotDetector
 from model.heads.hashtag_index import HashtagRecommender
 from model.heads.loader import Heads, load_heads
@@ -9,6 +10,7 @@ from model.heads.retrieval_index import RetrievalIndex
 __all__ = [
     "BotDetector",
     "CnnBotDetector",
+    "ForestBotDetector",
     "HashtagRecommender",
     "Heads",
     "KnnBotDetector",
@@ -17,4 +19,5 @@ __all__ = [
     "RetrievalIndex",
     "load_heads",
     "location_features",
+    "user_statistics",
 ]

@@ -4,7 +4,8 @@ A user is up to ``n_recent`` of their most recent tweets, each as its tweet-aver
 (n_u, dim) matrix. Two detectors, selectable when fitting:
 - kNN (paper's simpler method): the user's mean vector against labelled training users by cosine;
   the score is the similarity-weighted share of bots among the k nearest (k=1 in the paper);
-- CNN (paper's other method): Kim's sentence CNN with the tweets in place of words.
+- CNN (paper's other method): Kim's sentence CNN with the tweets in place of words;
+- forest (not in the paper): a random forest over statistics of the user's tweets, see bot_forest.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from numpy.typing import NDArray
 from torch import nn
 
 from model.heads.vector_index import normalise_rows
+
+if TYPE_CHECKING:
+    from model.heads.bot_forest import ForestBotDetector
 
 META_FILE = "bots.json"
 KNN_FILE = "bots_knn.npz"
@@ -159,8 +163,17 @@ class CnnBotDetector:
         return cls(net, int(meta["dim"]), int(meta["n_recent"]), float(meta["threshold"]))
 
 
-def load_bot_detector(heads_dir: Path) -> KnnBotDetector | CnnBotDetector:
+def load_bot_detector(heads_dir: Path) -> KnnBotDetector | CnnBotDetector | ForestBotDetector:
+    """The detector bots.json names ("kind"; files written before the key existed are kNN)."""
     meta = json.loads((heads_dir / META_FILE).read_text(encoding="utf-8"))
-    if meta.get("kind") == "cnn":
+    kind = meta.get("kind", "knn")
+    if kind == "cnn":
         return CnnBotDetector.load(heads_dir, meta)
-    return KnnBotDetector.load(heads_dir, meta)
+    if kind == "forest":
+        # Imported here: bot_forest imports this module's constants.
+        from model.heads.bot_forest import ForestBotDetector
+
+        return ForestBotDetector.load(heads_dir, meta)
+    if kind == "knn":
+        return KnnBotDetector.load(heads_dir, meta)
+    raise ValueError(f"unknown bot head kind in {META_FILE}: {kind!r}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.checkpoint import CheckpointError, verify_manifest
+from model.heads.bot_forest import ForestBotDetector
 from model.heads.bot_head import CnnBotDetector, KnnBotDetector, load_bot_detector
 from model.heads.hashtag_index import INDEX_FILE, TAGS_FILE, HashtagRecommender
 from model.heads.hashtag_neighbours import INDEX_FILE as NEIGHBOUR_INDEX
@@ -30,7 +31,7 @@ class Heads:
     hashtags: HashtagRecommender | NeighbourHashtagRecommender | None = None
     hashtags_paper: HashtagRecommender | None = None
     location: LocationPredictor | None = None
-    bots: KnnBotDetector | CnnBotDetector | None = None
+    bots: KnnBotDetector | CnnBotDetector | ForestBotDetector | None = None
     image_index: RetrievalIndex | None = None
     text_index: RetrievalIndex | None = None
 

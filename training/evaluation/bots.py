@@ -1,8 +1,10 @@
-"""Bot detection (paper, Fig. 7): F1 at 0.5 and ROC AUC, per method, on the same folds.
+"""Bot detection (paper, Fig. 7): F1 at each method's threshold and ROC AUC, per method, on the same folds.
 
 With separate test labels, methods fit on the training labels and score the test users; without
 them, stratified 5-fold cross-validation over the labelled users gives every user an out-of-fold
-score.
+score. The threshold is 0.5 for kNN, the CNN and the behaviour + TF-IDF baseline; the forests over
+per-user statistics choose theirs per fold on the training users' out-of-bag predictions, as the
+served forest head does (fit_bots.fit_balanced_forest).
 """
 
 from __future__ import annotations
@@ -14,12 +16,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from model.heads.bot_forest import user_statistics
 from model.record import Tweet
-from training.heads.fit_bots import fit_cnn, fit_knn
+from training.heads.fit_bots import DEFAULT_THRESHOLD, fit_balanced_forest, fit_cnn, fit_forest, fit_knn
 from training.metrics import binary_f1_auc
 
-Scorer = Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.float64]]
-"""(train user indexes, test user indexes) -> test scores in [0, 1]."""
+ScoredFold = tuple[NDArray[np.float64], float]
+"""Test scores in [0, 1] and the bot threshold the method chose on its training users alone."""
+Scorer = Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.float64] | ScoredFold]
+"""(train user indexes, test user indexes) -> test scores in [0, 1] (threshold DEFAULT_THRESHOLD),
+or a ScoredFold for a method that sets its own threshold."""
+
+FOREST_SCORER = "forest over embedding statistics"
+# Joint model only: what the joint embeddings add to behaviour is this row against BEHAVIOUR_FOREST.
+HYBRID_FOREST = "behaviour + embedding statistics forest"
+BEHAVIOUR_TFIDF = "Behaviour + TF-IDF random forest"
+BEHAVIOUR_FOREST = "Behaviour features only forest"
 
 
 def folds(
@@ -41,15 +53,27 @@ def evaluate_scorers(
     scorers: dict[str, Scorer],
     labels: NDArray[np.int64],
     splits: list[tuple[NDArray[np.int64], NDArray[np.int64]]],
-) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
+) -> dict[str, dict[str, Any]]:
+    """Per method: F1 of the users flagged at each fold's threshold, ROC AUC over the pooled scores,
+    and the thresholds used, one per fold."""
+    from sklearn.metrics import f1_score
+
+    out: dict[str, dict[str, Any]] = {}
     scored = np.concatenate([test for _, test in splits])
     for name, scorer in scorers.items():
         scores = np.zeros(len(labels))
+        flagged = np.zeros(len(labels), dtype=bool)
+        thresholds: list[float] = []
         for train_idx, test_idx in splits:
-            scores[test_idx] = scorer(train_idx, test_idx)
-        f1, auc = binary_f1_auc(labels[scored], scores[scored], 0.5)
-        out[name] = {"F1": round(f1, 4), "AUC": round(auc, 4)}
+            result = scorer(train_idx, test_idx)
+            fold_scores, threshold = result if isinstance(result, tuple) else (result, DEFAULT_THRESHOLD)
+            scores[test_idx] = fold_scores
+            # Each fold's users are judged by the threshold that fold's model chose, as served.
+            flagged[test_idx] = fold_scores >= threshold
+            thresholds.append(round(float(threshold), 4))
+        f1 = float(f1_score(labels[scored], flagged[scored].astype(int), zero_division=0))
+        _, auc = binary_f1_auc(labels[scored], scores[scored])
+        out[name] = {"F1": round(f1, 4), "AUC": round(auc, 4), "thresholds": thresholds}
     return out
 
 
@@ -78,38 +102,87 @@ def embedding_scorers(
             return det.score([rows[i] for i in test_idx])
 
         scorers["Kim CNN (paper)"] = cnn
+
+    # Always on: one feature row per user, so it is cheap next to the CNN.
+    def forest(train_idx: NDArray[np.int64], test_idx: NDArray[np.int64]) -> ScoredFold:
+        det = fit_forest([rows[i] for i in train_idx], labels[train_idx], dim, n_recent=n_recent)
+        return det.score([rows[i] for i in test_idx]), det.threshold  # the head's out-of-bag threshold
+
+    scorers[FOREST_SCORER] = forest
     return scorers
 
 
-def behaviour_scorer(users: Sequence[str], tweets: Sequence[Tweet], labels: NDArray[np.int64]) -> Scorer:
-    """Random forest on account behaviour features and TF-IDF of the user's tweets (Botometer stand-in)."""
-    from scipy import sparse
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
+def behaviour_matrix(users: Sequence[str], tweets: Sequence[Tweet]) -> NDArray[np.float64]:
+    """(U, F) behaviour features (training/baselines/bots.py) of ``users`` from all their tweets, in
+    the order given; computed over exactly these users, since some features count texts they share."""
     from training.baselines.bots import behaviour_features
 
+    by_user = _tweets_by_user(users, tweets)
+    ids, behaviour, _ = behaviour_features({u: by_user[u] for u in users})
+    row = {u: i for i, u in enumerate(ids)}
+    behaviour = np.asarray(behaviour, dtype=np.float64)
+    # Users without tweets (not in behaviour_features' output) get zeros: no behaviour observed.
+    return np.stack([behaviour[row[u]] if u in row else np.zeros(behaviour.shape[1]) for u in users])
+
+
+def _tweets_by_user(users: Sequence[str], tweets: Sequence[Tweet]) -> dict[str, list[Tweet]]:
     by_user: dict[str, list[Tweet]] = defaultdict(list)
     wanted = set(users)
     for t in tweets:
         if t.user_id in wanted:
             by_user[t.user_id].append(t)
-    ids, behaviour, _ = behaviour_features({u: by_user[u] for u in users})
-    row = {u: i for i, u in enumerate(ids)}
-    behaviour = np.asarray(behaviour, dtype=np.float64)
-    # Users without tweets (not in behaviour_features' output) get zeros: no behaviour observed.
-    behaviour = np.stack(
-        [behaviour[row[u]] if u in row else np.zeros(behaviour.shape[1]) for u in users]
-    )  # (U, F)
+    return by_user
+
+
+def hybrid_features(
+    behaviour: NDArray[np.floating], rows: Sequence[NDArray[np.floating]], dim: int, n_recent: int
+) -> NDArray[np.float64]:
+    """(U, F + 2*dim + 4): each user's behaviour row, then user_statistics of their newest n_recent
+    tweet embeddings (the forest head's features)."""
+    recent = [np.asarray(r).reshape(-1, dim)[:n_recent] for r in rows]
+    return np.hstack([np.asarray(behaviour, dtype=np.float64), user_statistics(recent, dim)])
+
+
+def forest_scorer(
+    features: NDArray[np.floating], labels: NDArray[np.int64], n_estimators: int = 300, n_jobs: int = 2
+) -> Scorer:
+    """A balanced forest on fixed per-user feature rows, with its threshold chosen on the training
+    users' out-of-bag predictions: the same fit as the served forest head."""
+    x = np.asarray(features, dtype=np.float64)
+
+    def score(train_idx: NDArray[np.int64], test_idx: NDArray[np.int64]) -> ScoredFold:
+        forest, threshold = fit_balanced_forest(
+            x[train_idx], labels[train_idx], n_estimators=n_estimators, n_jobs=n_jobs
+        )
+        proba = forest.predict_proba(x[test_idx])[:, list(forest.classes_).index(1)]  # (T,)
+        return np.asarray(proba, dtype=np.float64), threshold
+
+    return score
+
+
+def behaviour_scorer(
+    users: Sequence[str],
+    tweets: Sequence[Tweet],
+    labels: NDArray[np.int64],
+    behaviour: NDArray[np.float64] | None = None,
+) -> Scorer:
+    """Random forest on account behaviour features and TF-IDF of the user's tweets (Botometer stand-in);
+    ``behaviour`` is behaviour_matrix(users, tweets) when the caller has it already."""
+    from scipy import sparse
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    by_user = _tweets_by_user(users, tweets)
+    rows = behaviour if behaviour is not None else behaviour_matrix(users, tweets)  # (U, F)
     texts = [" ".join(t.text or "" for t in by_user[u]) for u in users]
 
     def score(train_idx: NDArray[np.int64], test_idx: NDArray[np.int64]) -> NDArray[np.float64]:
         tfidf = TfidfVectorizer(min_df=2, max_features=5000, sublinear_tf=True)
         x_train = sparse.hstack(
-            [sparse.csr_matrix(behaviour[train_idx]), tfidf.fit_transform([texts[i] for i in train_idx])]
+            [sparse.csr_matrix(rows[train_idx]), tfidf.fit_transform([texts[i] for i in train_idx])]
         ).tocsr()
         x_test = sparse.hstack(
-            [sparse.csr_matrix(behaviour[test_idx]), tfidf.transform([texts[i] for i in test_idx])]
+            [sparse.csr_matrix(rows[test_idx]), tfidf.transform([texts[i] for i in test_idx])]
         ).tocsr()
         forest = RandomForestClassifier(
             n_estimators=300, class_weight="balanced_subsample", n_jobs=2, random_state=0

@@ -29,7 +29,11 @@ def build_heads(
         Path | None, typer.Option(help="user_id,label CSV; default DATA/bot_labels.csv.")
     ] = None,
     bot_method: Annotated[
-        str, typer.Option(help="Bot head: 'knn' (paper, k=--bot-k) or 'cnn' (Kim CNN).")
+        str,
+        typer.Option(
+            help="Bot head: 'knn' (paper, k=--bot-k), 'cnn' (Kim CNN, paper) or 'forest' "
+            "(random forest over statistics of the user's recent tweet embeddings)."
+        ),
     ] = "knn",
     bot_k: Annotated[int, typer.Option(help="Neighbours of the kNN bot head (paper: 1).")] = 1,
     hashtag_method: Annotated[
@@ -95,6 +99,7 @@ def run_build_heads(
     from training.heads.data import load_splits
     from training.heads.embedding import embed_all, profile_embeddings
     from training.heads.fit_bots import fit_cnn, fit_knn
+    from training.heads.fit_bots import fit_forest as fit_bot_forest
     from training.heads.fit_indexes import (
         embed_hashtags,
         hashtag_counts,
@@ -112,8 +117,8 @@ def run_build_heads(
     )
     from training.heads.users import user_tweet_rows
 
-    if bot_method not in {"knn", "cnn"}:
-        raise typer.BadParameter("--bot-method must be knn or cnn")
+    if bot_method not in {"knn", "cnn", "forest"}:
+        raise typer.BadParameter("--bot-method must be knn, cnn or forest")
     if hashtag_method not in {"neighbours", "tags"}:
         raise typer.BadParameter("--hashtag-method must be neighbours or tags")
     params = params or ForestParams()
@@ -191,11 +196,13 @@ def run_build_heads(
         kept, rows_u = user_tweet_rows(owned, user_batch.average, users, bot_recent)
         labels = np.array([splits.bot_labels[u] for u in kept])
         if len(kept) >= 2 and len(set(labels.tolist())) == 2:
-            detector = (
-                fit_knn(rows_u, labels, dim, k=bot_k, n_recent=bot_recent)
-                if bot_method == "knn"
-                else fit_cnn(rows_u, labels, dim, n_recent=bot_recent)
-            )
+            detector: Any
+            if bot_method == "knn":
+                detector = fit_knn(rows_u, labels, dim, k=bot_k, n_recent=bot_recent)
+            elif bot_method == "forest":
+                detector = fit_bot_forest(rows_u, labels, dim, n_recent=bot_recent)
+            else:
+                detector = fit_cnn(rows_u, labels, dim, n_recent=bot_recent)
             detector.save(heads_dir)
             heads["bots"] = {
                 "method": bot_method,
@@ -203,6 +210,7 @@ def run_build_heads(
                 "bots": int(labels.sum()),
                 "k": bot_k if bot_method == "knn" else None,
                 "n_recent": bot_recent,
+                "threshold": float(detector.threshold),  # the forest's is chosen out-of-bag, others 0.5
             }
         else:
             heads["bots"] = {"skipped": "labelled users need tweets and both classes"}
