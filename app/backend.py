@@ -19,6 +19,10 @@ from model.record import Tweet
 HEAD_NAMES: tuple[str, ...] = ("hashtags", "location", "bots", "image_index", "text_index")
 
 
+class BackendUnavailableError(RuntimeError):
+    """The model behind a loaded backend cannot answer (its process died); a 503, not a 500."""
+
+
 @dataclass
 class EmbeddingResult:
     """Same fields as model.embedding_batch.EmbeddingBatch, so either can flow through the service."""
@@ -125,4 +129,8 @@ class Backend(Protocol):
 
     def info(self) -> dict[str, Any]:
         """Checkpoint config, device and anything else /info should show."""
+        ...
+
+    def close(self) -> None:
+        """Release what the backend started (the model process); called once, at shutdown."""
         ...

@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.backend import BackendUnavailableError
+
 log = logging.getLogger(__name__)
 
 ERROR_STATUS: dict[str, int] = {
@@ -31,6 +33,7 @@ ERROR_STATUS: dict[str, int] = {
     "queue_full": 429,
     "internal_error": 500,
     "not_ready": 503,
+    "model_unavailable": 503,
     "head_unavailable": 503,
     "store_unavailable": 503,
     "shutting_down": 503,
@@ -126,6 +129,11 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(type, message, headers)
 
 
+async def _backend_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.error("model unavailable: %s", exc)
+    return error_response("model_unavailable", f"the model cannot answer: {exc}", {"Retry-After": "5"})
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response("internal_error", "internal error; see the server log")
@@ -135,4 +143,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(BackendUnavailableError, _backend_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -188,6 +188,9 @@ class FakeBackend:
             out.append([(self._train_ids[j], float(best[j])) for j in np.argsort(-best)[:k]])
         return out
 
+    def close(self) -> None:
+        """Nothing to release."""
+
     def info(self) -> dict[str, Any]:
         return {
             "config": {"components": list(self.components), "dim": self.dim, "fake": True},

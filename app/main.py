@@ -42,6 +42,7 @@ def default_backend_factory(settings: Settings) -> Callable[[], Backend]:
             device=settings.device,
             fp16=settings.fp16,
             torch_threads=settings.torch_threads,
+            model_process=settings.model_process,
         )
 
     return load

@@ -49,19 +49,50 @@ class ModelBackend:
 
     @classmethod
     def load(
-        cls, path: Path, device: str = "auto", fp16: bool = False, torch_threads: int | None = None
+        cls,
+        path: Path,
+        device: str = "auto",
+        fp16: bool = False,
+        torch_threads: int | None = None,
+        model_process: bool = False,
     ) -> ModelBackend:
-        """Load the checkpoint (its manifest verified by the loaders) and every head it has;
-        ``torch_threads`` (None: torch's default) is applied first, once, for the whole process."""
-        from model.embedder import TweetEmbedder
+        """Load the checkpoint (its manifest verified by the loaders) and every head it has.
+
+        ``torch_threads`` (None: torch's default) is applied once, to the process that runs forward
+        passes. With ``model_process`` that is a child process (app/model_process.py) and this one keeps
+        a single torch thread for the heads; otherwise it is this process."""
         from model.heads.loader import load_heads
 
-        if torch_threads is not None:
-            in_force = apply_torch_threads(torch_threads)
-            log.info("torch threads: %d", in_force)
-        embedder = TweetEmbedder.load(path, device=device, fp16=fp16)
-        heads = load_heads(path)
+        embedder: Any
+        if model_process:
+            from app.model_process import RemoteEmbedder
+
+            apply_torch_threads(1)
+            embedder = RemoteEmbedder(path, device=device, fp16=fp16, torch_threads=torch_threads)
+            log.info("model process started; torch threads there: %d", embedder.torch_threads)
+        else:
+            from model.embedder import TweetEmbedder
+
+            if torch_threads is not None:
+                in_force = apply_torch_threads(torch_threads)
+                log.info("torch threads: %d", in_force)
+            embedder = TweetEmbedder.load(path, device=device, fp16=fp16)
+        try:
+            heads = load_heads(path)
+        except BaseException:
+            cls._close_embedder(embedder)
+            raise
         return cls(embedder, heads, path)
+
+    @staticmethod
+    def _close_embedder(embedder: Any) -> None:
+        close = getattr(embedder, "close", None)
+        if close is not None:
+            close()
+
+    def close(self) -> None:
+        """Stop the model process, if the forward pass runs in one."""
+        self._close_embedder(self.embedder)
 
     def _model_batch(self, batch: EmbeddingResult) -> Any:
         # The heads are typed on the model's EmbeddingBatch; the service's rows may come from the cache.
@@ -132,4 +163,5 @@ class ModelBackend:
             "device": str(self.embedder.device),
             "fp16": bool(getattr(self.embedder, "fp16", False)),
             "checkpoint": str(self.path),
+            "model_process": hasattr(self.embedder, "close"),
         }

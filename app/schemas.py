@@ -240,6 +240,7 @@ class InfoResponse(BaseModel):
     dim: int
     device: str
     fp16: bool
+    model_process: bool = Field(False, description="Forward passes run in a child process.")
     heads: dict[str, bool]
     cache: str
     store: str

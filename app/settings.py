@@ -51,6 +51,19 @@ class Settings(BaseSettings):
         "(default: 1 on up to 2 cores, else cores - 1).",
     )
 
+    gil_switch_interval_ms: float = Field(
+        0.5,
+        gt=0,
+        le=100,
+        description="How long the event loop may hold the GIL while another thread of the service waits "
+        "for it (Python's default is 5 ms; applied while the service runs).",
+    )
+    model_process: bool = Field(
+        True,
+        description="Run forward passes in a child process, so that they never wait for the event "
+        "loop's GIL (about 1.4x the throughput under load, measured in docs/BENCHMARKS.md).",
+    )
+
     # Redis; without a URL the cache and the recent-tweet store live in process.
     redis_url: str | None = Field(None, description="redis://host:port/db for the cache and the store.")
     redis_timeout_s: float = Field(0.5, gt=0, description="Socket timeout of every Redis call.")
@@ -77,7 +90,7 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Requests in progress on the model endpoints; past it, 429 before the body is "
-        "read (default: TWEETEMBED_QUEUE_MAX).",
+        "read (default: four full batches, 4 x TWEETEMBED_BATCH_MAX_SIZE, at most TWEETEMBED_QUEUE_MAX).",
     )
 
     # Request limits.
@@ -107,11 +120,17 @@ class Settings(BaseSettings):
 
     @property
     def inflight_limit(self) -> int:
-        """max_inflight_requests, or queue_max: one-tweet requests are then refused at the door before
-        they could overfill the batch queue, and an accepted request waits about queue_max / capacity,
-        the latency budget the queue was sized for. A smaller bound trades more 429s near capacity for
-        lower latency (at 2x capacity on 2 cores, small model: accepted p50 77 ms at 128, 621 ms at 512)."""
-        return self.max_inflight_requests if self.max_inflight_requests is not None else self.queue_max
+        """max_inflight_requests, or four full batches (at most queue_max).
+
+        An accepted request waits about inflight_limit / capacity, and a Python server does less work
+        per second with more requests in progress (small model, closed loop on 2 cores: 1,744 requests/s
+        with 32 in progress, 1,593 with 64, 1,347 with 128, 1,164 with 256), so a bound of a few batches
+        keeps both latency and throughput under overload; one-tweet requests cannot overfill the queue.
+        At 2x capacity (small model, before the model process): accepted p50 77 ms at 128, 621 ms at 512.
+        """
+        if self.max_inflight_requests is not None:
+            return self.max_inflight_requests
+        return min(self.queue_max, 4 * self.batch_max_size)
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ import struct
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -78,3 +79,34 @@ def error_of(response: httpx.Response) -> dict[str, str]:
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     error: dict[str, str] = body["error"]
     return error
+
+
+def train_tiny_checkpoint(root: Path) -> tuple[Path, Path]:
+    """A tiny trained checkpoint with every head (arbitrary bot labels), and the WORK dir it came from."""
+    import dataclasses
+    import json
+
+    from model_fixtures import build_work
+
+    from model.config import SMALL
+    from training.heads.build import run_build_heads
+    from training.trainer import train
+
+    work = build_work(root / "work", n_train=64, n_val=16, n_test=16)
+    model = dataclasses.replace(SMALL.model, dim=16, image_feature_dim=16)
+    config = dataclasses.replace(SMALL, epochs=2, batch_size=16, val_every=1000, model=model)
+    train(work, root / "ckpt", config, device="cpu", progress=False, echo=lambda _: None)
+    users = sorted(
+        {
+            json.loads(line).get("user_id")
+            for line in (work / "splits" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+        }
+        - {None}
+    )
+    labels = root / "bot_labels.csv"  # arbitrary labels: enough for the bot head to exist
+    labels.write_text(
+        "user_id,label\n" + "".join(f"{u},{'bot' if i % 2 else 'human'}\n" for i, u in enumerate(users)),
+        encoding="utf-8",
+    )
+    run_build_heads(root / "ckpt", work, bot_labels=labels, device="cpu")
+    return root / "ckpt", work

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import json
 import os
 from collections.abc import AsyncIterator
@@ -44,31 +43,9 @@ def checkpoint(
         return Path(request.getfixturevalue("tiny_checkpoint")), None
     except pytest.FixtureLookupError:
         pass
-    from model_fixtures import build_work
+    from app_fixtures import train_tiny_checkpoint
 
-    from model.config import SMALL
-    from training.heads.build import run_build_heads
-    from training.trainer import train
-
-    root = tmp_path_factory.mktemp("app_integration")
-    work = build_work(root / "work", n_train=64, n_val=16, n_test=16)
-    model = dataclasses.replace(SMALL.model, dim=16, image_feature_dim=16)
-    config = dataclasses.replace(SMALL, epochs=2, batch_size=16, val_every=1000, model=model)
-    train(work, root / "ckpt", config, device="cpu", progress=False, echo=lambda _: None)
-    users = sorted(
-        {
-            json.loads(line).get("user_id")
-            for line in (work / "splits" / "train.jsonl").read_text(encoding="utf-8").splitlines()
-        }
-        - {None}
-    )
-    labels = root / "bot_labels.csv"  # arbitrary labels: enough for the bot head to exist
-    labels.write_text(
-        "user_id,label\n" + "".join(f"{u},{'bot' if i % 2 else 'human'}\n" for i, u in enumerate(users)),
-        encoding="utf-8",
-    )
-    run_build_heads(root / "ckpt", work, bot_labels=labels, device="cpu")
-    return root / "ckpt", work
+    return train_tiny_checkpoint(tmp_path_factory.mktemp("app_integration"))
 
 
 @pytest.fixture(scope="module")

@@ -82,6 +82,7 @@ async def info(service: ServiceDep, settings: SettingsDep) -> InfoResponse:
         dim=backend.dim,
         device=str(details.get("device", "cpu")),
         fp16=bool(details.get("fp16", False)),
+        model_process=bool(details.get("model_process", False)),
         heads=backend.heads_available(),
         cache=service.cache.kind,
         store=service.store.kind,

@@ -1,0 +1,104 @@
+"""The forward pass in a child process (app/model_process.py): same numbers as in process, a clear
+error when the checkpoint is bad, a 503 (not a 500) when the process dies, and no process left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+
+from app.main import create_app
+from app.model_backend import ModelBackend
+from app.model_process import ModelProcessError, RemoteEmbedder
+from app.settings import Settings
+from model.embedder import TweetEmbedder
+from model.record import Tweet
+
+pytestmark = pytest.mark.slow
+torch.set_num_threads(2)
+
+TWEETS = [
+    Tweet(id="1", text="coffee downtown this morning #coffee", hashtags=("coffee",)),
+    Tweet(id="2", text="the game tonight was loud"),
+    Tweet(id="3", text=None, hashtags=("music", "live")),
+]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from app_fixtures import train_tiny_checkpoint
+
+    ckpt, _ = train_tiny_checkpoint(tmp_path_factory.mktemp("model_process"))
+    return ckpt
+
+
+def test_remote_embedder_matches_the_in_process_one(checkpoint: Path) -> None:
+    local = TweetEmbedder.load(checkpoint, device="cpu")
+    remote = RemoteEmbedder(checkpoint, device="cpu", torch_threads=1)
+    try:
+        assert remote.config == local.config and remote.checkpoint_digest == local.checkpoint_digest
+        assert remote.torch_threads == 1
+        want, got = local.embed(TWEETS, [None] * 3), remote.embed(TWEETS, [None] * 3)
+        assert np.allclose(got.average, want.average, atol=1e-6)
+        for c in local.config.components:
+            assert np.array_equal(got.present[c], want.present[c])
+            assert np.allclose(got.components[c], want.components[c], atol=1e-6)
+        texts = ["in the city", ""]
+        assert np.allclose(remote.embed_texts(texts), local.embed_texts(texts), atol=1e-6)
+    finally:
+        remote.close()
+    assert not remote.alive
+
+
+def test_a_bad_checkpoint_is_an_error_that_says_why(tmp_path: Path) -> None:
+    with pytest.raises(ModelProcessError, match="could not load"):
+        RemoteEmbedder(tmp_path / "missing", device="cpu")
+
+
+def test_an_error_in_one_batch_leaves_the_process_serving(checkpoint: Path) -> None:
+    remote = RemoteEmbedder(checkpoint, device="cpu", torch_threads=1)
+    try:
+        with pytest.raises(ModelProcessError, match="images for"):
+            remote.embed(TWEETS, [None])  # one image for three tweets
+        assert remote.embed(TWEETS[:1], [None]).average.shape == (1, remote.config.dim)
+    finally:
+        remote.close()
+
+
+@pytest.mark.asyncio
+async def test_a_dead_model_process_answers_503_and_shutdown_ends_it(checkpoint: Path) -> None:
+    app = create_app(Settings(checkpoint=checkpoint, device="cpu", model_process=True, cache_enabled=False))
+    async with app.router.lifespan_context(app):
+        service = app.state.service
+        await service.wait_loaded()
+        backend = service.backend
+        assert isinstance(backend, ModelBackend), service.load_error
+        remote = backend.embedder
+        assert isinstance(remote, RemoteEmbedder)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            first = await client.post("/embed", json={"tweet": {"id": "1", "text": "hello there"}})
+            assert first.status_code == 200, first.text
+            info = (await client.get("/info")).json()
+            assert info["model_process"] is True
+            os.kill(remote._process.pid, signal.SIGKILL)  # what the OOM killer would do
+            remote._process.join(10)
+            dead = await client.post("/embed", json={"tweet": {"id": "2", "text": "anyone there"}})
+            assert dead.status_code == 503, dead.text
+            assert dead.json()["error"]["type"] == "model_unavailable"
+    assert service.backend is None
+
+
+@pytest.mark.asyncio
+async def test_shutdown_stops_a_live_model_process(checkpoint: Path) -> None:
+    app = create_app(Settings(checkpoint=checkpoint, device="cpu", model_process=True))
+    async with app.router.lifespan_context(app):
+        await app.state.service.wait_loaded()
+        remote = app.state.service.backend.embedder
+        assert remote.alive
+    assert not remote.alive and remote._process.exitcode == 0
