@@ -111,8 +111,7 @@ class EmbeddingService:
 
     async def _load(self) -> None:
         try:
-            # On the forward thread: torch's thread settings there are the ones its forward passes use.
-            backend = await self.batcher.call(self._load_backend)
+            backend = await asyncio.get_running_loop().run_in_executor(self._forward_pool, self._load_backend)
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.error("loading the checkpoint failed: %s", self.load_error)
