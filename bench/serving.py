@@ -140,26 +140,31 @@ def serve_model(
 
 
 def sensitivity(ckpt: Path, workload: Workload, seconds: float, logs: Path) -> list[dict[str, Any]]:
-    """The service's throughput at concurrency 1 and 32 under torch thread counts and batch waits:
-    the two settings that decide how it shares 2 cores with its own event loop."""
+    """The service's throughput at concurrency 1 and 32 with the forward pass on a thread of the
+    service's process or in a model process, and under torch thread counts and batch waits: the
+    settings that decide how it shares 2 cores with its own event loop."""
     import os
 
     cores = str(os.cpu_count() or 1)
     rows = []
-    for threads, wait in ((cores, "5"), ("1", "5"), ("1", "0")):
+    for process, threads, wait in (("0", "1", "0"), ("1", "1", "0"), ("1", cores, "0"), ("1", "1", "5")):
         env = {
             **NO_CACHE,
             "OMP_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads,
             "TWEETEMBED_TORCH_THREADS": threads,  # the service sets its own count at load otherwise
             "TWEETEMBED_BATCH_MAX_WAIT_MS": wait,
+            "TWEETEMBED_MODEL_PROCESS": process,
         }
         port = free_port()
         with ServerProcess(service_argv(ckpt, port), port, logs / "sensitivity.log", env=env) as server:
             for c in (1, 32):
-                echo(f"sensitivity: torch threads {threads}, batch wait {wait} ms, concurrency {c}")
+                where = "model process" if process == "1" else "in process"
+                echo(f"sensitivity: {where}, torch threads {threads}, batch wait {wait} ms, concurrency {c}")
                 run = measure_http(server.base_url, workload.request, c, seconds, server)
-                rows.append({"threads": int(threads), "wait_ms": float(wait), **run})
+                rows.append(
+                    {"model_process": process == "1", "threads": int(threads), "wait_ms": float(wait), **run}
+                )
     return rows
 
 

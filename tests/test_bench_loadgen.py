@@ -226,3 +226,25 @@ def test_report_keeps_the_other_commands_section(tmp_path: Path) -> None:
     assert "| steady | 0 errors | p99 5 ms | **PASS** |" in text
     assert "| sigterm | exit 0 | exit -15 | **FAIL** |" in text
     assert "no GPU in this session" in text
+
+
+def test_cpu_bound_charges_every_tweet_its_cpu_on_the_machines_cores() -> None:
+    from bench.report import cpu_bound
+
+    batches = [
+        {"batch_size": 1, "tweets_per_s": 300.0, "cpu_ms_per_tweet": 6.0},
+        {"batch_size": 32, "tweets_per_s": 1000.0, "cpu_ms_per_tweet": 1.5},
+    ]
+    bench = {
+        "machine": {"cores": 2},
+        "null": {"server_cpu_ms_per_request": 0.4},
+        "small": {"inprocess/text": {"batches": batches}},
+    }
+    run = {"concurrency": 32, "client_cpu_ms_per_request": 0.1}
+    # 2 cores / (1.5 + 0.4 + 0.1) ms = 1,000/s, the same as in-process at batch 32: the smaller wins.
+    assert cpu_bound(bench, "small", run) == pytest.approx(1000.0)
+    bench["null"]["server_cpu_ms_per_request"] = 2.4  # now 2 / 4.0 ms = 500/s
+    assert cpu_bound(bench, "small", run) == pytest.approx(500.0)
+    # at concurrency 8 the largest measured batch that fits is 1
+    assert cpu_bound(bench, "small", {**run, "concurrency": 8}) == pytest.approx(2000.0 / 8.5)  # 235 < 300
+    assert cpu_bound({**bench, "machine": {}}, "small", run) is None
