@@ -105,8 +105,10 @@ def test_a_nan_abort_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(fasttext, "train_unsupervised", flaky)
-    info = train_word_vectors(_tweets(40), tmp_path / "w.bin", dim=8, threads=1, verbose=False)
-    assert info["attempts"] == 2 and (tmp_path / "w.bin").is_file()
+    info = train_word_vectors(_tweets(200), tmp_path / "w.bin", dim=8, threads=1, verbose=False)
+    # The injected abort costs one attempt; the real fastText may itself abort once more on a corpus
+    # this small (seen in CI: attempts == 3), which the retry also absorbs.
+    assert len(calls) == info["attempts"] >= 2 and (tmp_path / "w.bin").is_file()
 
     monkeypatch.setattr(fasttext, "train_unsupervised",
                         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Encountered NaN.")))
