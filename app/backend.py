@@ -131,6 +131,11 @@ class Backend(Protocol):
         """Checkpoint config, device and anything else /info should show."""
         ...
 
+    @property
+    def alive(self) -> bool:
+        """False once the backend can no longer answer (its model process died): /ready says 503."""
+        ...
+
     def close(self) -> None:
         """Release what the backend started (the model process); called once, at shutdown."""
         ...

@@ -188,6 +188,10 @@ class FakeBackend:
             out.append([(self._train_ids[j], float(best[j])) for j in np.argsort(-best)[:k]])
         return out
 
+    @property
+    def alive(self) -> bool:
+        return True
+
     def close(self) -> None:
         """Nothing to release."""
 

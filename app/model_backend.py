@@ -90,6 +90,11 @@ class ModelBackend:
         if close is not None:
             close()
 
+    @property
+    def alive(self) -> bool:
+        """In-process embedders cannot die on their own; a model process can."""
+        return bool(getattr(self.embedder, "alive", True))
+
     def close(self) -> None:
         """Stop the model process, if the forward pass runs in one."""
         self._close_embedder(self.embedder)

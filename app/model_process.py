@@ -5,8 +5,9 @@ between every two of them. In the service's process that thread competes with th
 parses and answers requests in Python and gives the GIL up only when it blocks or every switch
 interval (5 ms). Measured on 2 cores with the paper-size model: one thread running ``embed`` at batch
 32 took 36 ms alone, 52 ms beside a Python thread that sleeps now and then, 113 ms beside one that
-rarely does, and the service at concurrency 32 ran its forward passes at about half the in-process
-speed. A child process has a GIL of its own; only tweets go in and arrays come out (a pipe, pickled).
+rarely does; the service at concurrency 32 took about 35 ms for forward passes of 16 tweets that take
+24 ms in process. A child process has a GIL of its own; only tweets go in and arrays come out (a pipe,
+pickled).
 
 ``RemoteEmbedder`` stands in for ``model.embedder.TweetEmbedder`` where the backend uses it (``embed``,
 ``embed_texts``, ``config``, ``device``, ``checkpoint_digest``). Calls are serialised by a lock: the

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     model_process: bool = Field(
         True,
         description="Run forward passes in a child process, so that they never wait for the event "
-        "loop's GIL (about 1.4x the throughput under load, measured in docs/BENCHMARKS.md).",
+        "loop's GIL (paper-size model, concurrency 32: about 1.2x the throughput; docs/BENCHMARKS.md).",
     )
 
     # Redis; without a URL the cache and the recent-tweet store live in process.

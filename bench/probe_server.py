@@ -138,6 +138,13 @@ class NullBackend:
     def info(self) -> dict[str, Any]:
         return {"config": {"components": list(self.components), "dim": self.dim}, "device": "none"}
 
+    @property
+    def alive(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Nothing to release."""
+
 
 class ServerTiming:
     """Times each request through the whole app (the ASGI call, response sent included)."""

@@ -91,6 +91,8 @@ async def test_a_dead_model_process_answers_503_and_shutdown_ends_it(checkpoint:
             dead = await client.post("/embed", json={"tweet": {"id": "2", "text": "anyone there"}})
             assert dead.status_code == 503, dead.text
             assert dead.json()["error"]["type"] == "model_unavailable"
+            ready = await client.get("/ready")  # so that an orchestrator restarts the service
+            assert ready.status_code == 503 and "model process died" in ready.json()["detail"]
     assert service.backend is None
 
 

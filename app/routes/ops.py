@@ -22,11 +22,17 @@ async def health() -> StatusResponse:
     "/ready",
     response_model=StatusResponse,
     responses={503: {"model": StatusResponse}},
-    summary="Readiness: 503 until the checkpoint and heads are loaded",
+    summary="Readiness: 503 until the checkpoint and heads are loaded, and if the model process dies",
 )
 async def ready(service: ServiceDep) -> Response:
-    if service.backend is None:
-        detail = f"loading failed: {service.load_error}" if service.load_error else "loading the checkpoint"
+    backend = service.backend
+    if backend is None or not backend.alive:
+        if backend is not None:
+            detail = "the model process died; restart the service"
+        elif service.load_error:
+            detail = f"loading failed: {service.load_error}"
+        else:
+            detail = "loading the checkpoint"
         return JSONResponse(
             StatusResponse(status="not ready", detail=detail).model_dump(),
             status_code=503,
