@@ -248,3 +248,16 @@ def test_cpu_bound_charges_every_tweet_its_cpu_on_the_machines_cores() -> None:
     # at concurrency 8 the largest measured batch that fits is 1
     assert cpu_bound(bench, "small", {**run, "concurrency": 8}) == pytest.approx(2000.0 / 8.5)  # 235 < 300
     assert cpu_bound({**bench, "machine": {}}, "small", run) is None
+
+
+def test_a_ratio_that_rounds_to_its_target_but_fails_shows_the_digit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import report
+
+    rows = [
+        {"what": "a", "figure": "x", "ratio": 0.797, "target": ">= 0.8", "verdict": "**FAIL**"},
+        {"what": "b", "figure": "x", "ratio": 0.7, "target": ">= 0.8", "verdict": "**FAIL**"},
+        {"what": "c", "figure": "x", "ratio": 0.2, "target": "reported", "verdict": "-"},
+    ]
+    monkeypatch.setattr(report, "headline", lambda bench: rows)
+    lines = report.headline_table({})
+    assert "| 0.797 |" in lines[2] and "| 0.70 |" in lines[3] and "| 0.20 |" in lines[4]
