@@ -66,6 +66,14 @@ def user_statistics(user_tweet_averages: Sequence[NDArray[np.floating]], dim: in
     return out
 
 
+def recent_statistics(
+    user_tweet_averages: Sequence[NDArray[np.floating]], dim: int, n_recent: int
+) -> NDArray[np.float32]:
+    """user_statistics of each user's newest ``n_recent`` tweet vectors (rows come newest first)."""
+    recent = [np.asarray(rows).reshape(-1, dim)[:n_recent] for rows in user_tweet_averages]
+    return user_statistics(recent, dim)
+
+
 class ForestBotDetector:
     def __init__(
         self, forest: Any, dim: int, n_recent: int = DEFAULT_N_RECENT, threshold: float = 0.5
@@ -82,8 +90,7 @@ class ForestBotDetector:
 
     def features(self, user_tweet_averages: Sequence[NDArray[np.floating]]) -> NDArray[np.float32]:
         """(U, F): statistics of each user's newest n_recent tweets, as the forest was fitted on."""
-        recent = [np.asarray(rows).reshape(-1, self.dim)[: self.n_recent] for rows in user_tweet_averages]
-        return user_statistics(recent, self.dim)
+        return recent_statistics(user_tweet_averages, self.dim, self.n_recent)
 
     def score(self, user_tweet_averages: Sequence[NDArray[np.floating]]) -> NDArray[np.float64]:
         if not user_tweet_averages:

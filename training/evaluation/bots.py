@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from model.heads.bot_forest import user_statistics
+from model.heads.bot_forest import recent_statistics
 from model.record import Tweet
 from training.heads.fit_bots import DEFAULT_THRESHOLD, fit_balanced_forest, fit_cnn, fit_forest, fit_knn
 from training.metrics import binary_f1_auc
@@ -139,8 +139,7 @@ def hybrid_features(
 ) -> NDArray[np.float64]:
     """(U, F + 2*dim + 4): each user's behaviour row, then user_statistics of their newest n_recent
     tweet embeddings (the forest head's features)."""
-    recent = [np.asarray(r).reshape(-1, dim)[:n_recent] for r in rows]
-    return np.hstack([np.asarray(behaviour, dtype=np.float64), user_statistics(recent, dim)])
+    return np.hstack([np.asarray(behaviour, dtype=np.float64), recent_statistics(rows, dim, n_recent)])
 
 
 def forest_scorer(
