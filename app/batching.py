@@ -51,6 +51,7 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         max_batch: int = 32,
         max_wait_ms: float = 0.0,
         max_queue: int = 512,
+        workers: int = 1,
         on_batch: Callable[[int, float], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
     ) -> None:
@@ -59,6 +60,9 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.max_queue = max_queue
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
         self._on_batch = on_batch
         self._on_depth = on_depth
         self._queue: asyncio.Queue[_Pending[ItemT, ResultT] | object] = asyncio.Queue()
@@ -66,29 +70,33 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         self._closing = False
         self._last_batch_s = 0.05  # running estimate of one batch's duration, for Retry-After
         self._last_end = -math.inf  # loop.time() when the last forward pass finished
-        self._worker: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def depth(self) -> int:
         return self._depth
 
     def start(self) -> None:
-        if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._work(), name="micro-batcher")
+        if not self._tasks:
+            loop = asyncio.get_running_loop()
+            self._tasks = [
+                loop.create_task(self._work(), name=f"micro-batcher-{i}") for i in range(self.workers)
+            ]
 
     async def close(self) -> None:
-        """Refuse new items, finish everything already queued, then stop the worker."""
+        """Refuse new items, finish everything already queued, then stop the workers."""
         self._closing = True
-        if self._worker is not None:
-            self._queue.put_nowait(_STOP)
-            await self._worker
-            self._worker = None
+        if self._tasks:
+            for _ in self._tasks:  # each worker stops at the first stop it meets, after the items before it
+                self._queue.put_nowait(_STOP)
+            await asyncio.gather(*self._tasks)
+            self._tasks = []
 
     async def submit(self, items: Sequence[ItemT]) -> list[ResultT]:
         """Results for ``items`` in order; all of a request's items are admitted or none are."""
         if self._closing:
             raise BatcherClosedError("the service is shutting down")
-        if self._worker is None:
+        if not self._tasks:
             raise RuntimeError("MicroBatcher.start() was not called")
         if self._depth + len(items) > self.max_queue:
             raise QueueFullError(self.retry_after_s())
@@ -102,7 +110,7 @@ class MicroBatcher(Generic[ItemT, ResultT]):
 
     def retry_after_s(self, extra_items: int = 0) -> int:
         """Seconds until the queue plus ``extra_items`` would have gone through, at the measured pace."""
-        batches_ahead = math.ceil((self._depth + extra_items) / self.max_batch)
+        batches_ahead = math.ceil((self._depth + extra_items) / (self.max_batch * self.workers))
         return max(1, math.ceil(batches_ahead * self._last_batch_s))
 
     def _set_depth(self, depth: int) -> None:

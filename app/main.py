@@ -43,6 +43,7 @@ def default_backend_factory(settings: Settings) -> Callable[[], Backend]:
             fp16=settings.fp16,
             torch_threads=settings.torch_threads,
             model_process=settings.model_process,
+            model_processes=settings.model_processes,
         )
 
     return load

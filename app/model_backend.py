@@ -55,21 +55,29 @@ class ModelBackend:
         fp16: bool = False,
         torch_threads: int | None = None,
         model_process: bool = False,
+        model_processes: int = 1,
     ) -> ModelBackend:
         """Load the checkpoint (its manifest verified by the loaders) and every head it has.
 
         ``torch_threads`` (None: torch's default) is applied once, to the process that runs forward
-        passes. With ``model_process`` that is a child process (app/model_process.py) and this one keeps
-        a single torch thread for the heads; otherwise it is this process."""
+        passes. With ``model_process`` that is each of ``model_processes`` child processes
+        (app/model_process.py) and this one keeps a single torch thread for the heads; otherwise it is
+        this process."""
         from model.heads.loader import load_heads
 
         embedder: Any
         if model_process:
-            from app.model_process import RemoteEmbedder
+            from app.model_process import ModelProcessPool
 
             apply_torch_threads(1)
-            embedder = RemoteEmbedder(path, device=device, fp16=fp16, torch_threads=torch_threads)
-            log.info("model process started; torch threads there: %d", embedder.torch_threads)
+            embedder = ModelProcessPool(
+                path, model_processes, device=device, fp16=fp16, torch_threads=torch_threads
+            )
+            log.info(
+                "%d model process(es) started; torch threads in each: %d",
+                embedder.processes,
+                embedder.torch_threads,
+            )
         else:
             from model.embedder import TweetEmbedder
 
@@ -169,4 +177,5 @@ class ModelBackend:
             "fp16": bool(getattr(self.embedder, "fp16", False)),
             "checkpoint": str(self.path),
             "model_process": hasattr(self.embedder, "close"),
+            "model_processes": int(getattr(self.embedder, "processes", 0)),
         }

@@ -240,7 +240,8 @@ class InfoResponse(BaseModel):
     dim: int
     device: str
     fp16: bool
-    model_process: bool = Field(False, description="Forward passes run in a child process.")
+    model_process: bool = Field(False, description="Forward passes run in child processes.")
+    model_processes: int = Field(0, description="How many model processes compute side by side.")
     heads: dict[str, bool]
     cache: str
     store: str

@@ -7,6 +7,7 @@ Routes reach it through app/deps.py. The backend loads in a worker thread after 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from app.backend import Backend, EmbeddingResult, EmbeddingRow, average_of
 from app.batching import BatcherClosedError, MicroBatcher, QueueFullError
 from app.cache import ABSENT, EmbeddingCache, MemoryCache, NoCache, RedisCache, cache_key
 from app.errors import ApiError
+from app.gc_freeze import freeze_startup_objects
 from app.metrics import ServiceMetrics
 from app.redis_link import RedisLink
 from app.settings import Settings
@@ -64,10 +66,11 @@ class EmbeddingService:
         self._make_workers()
 
     def _make_workers(self) -> None:
-        # One thread for forward passes (torch parallelises inside), one for heads and profile texts.
+        # A thread per forward pass that may run at once (one per model process; torch parallelises
+        # inside), one for heads and profile texts.
         # Made afresh on every start: an app may be started again after a shutdown (test clients do).
         s = self.settings
-        self._forward_pool = ThreadPoolExecutor(1, thread_name_prefix="forward")
+        self._forward_pool = ThreadPoolExecutor(s.forward_workers, thread_name_prefix="forward")
         self._heads_pool = ThreadPoolExecutor(1, thread_name_prefix="heads")
         self.batcher: MicroBatcher[TweetInput, EmbeddingRow] = MicroBatcher(
             self._forward,
@@ -75,6 +78,7 @@ class EmbeddingService:
             s.batch_max_size,
             s.batch_max_wait_ms,
             s.queue_max,
+            workers=s.forward_workers,
             on_batch=self.metrics.observe_batch,
             on_depth=self.metrics.queue_depth.set,
         )
@@ -117,6 +121,7 @@ class EmbeddingService:
             log.error("loading the checkpoint failed: %s", self.load_error)
             return
         self.backend = backend
+        freeze_startup_objects()
         self.metrics.ready.set(1)
         log.info(
             "ready: %s backend, dim %d, components %s",
@@ -138,6 +143,7 @@ class EmbeddingService:
         self._heads_pool.shutdown(wait=True)
         self._stopped = True
         sys.setswitchinterval(self._switch_interval)
+        gc.unfreeze()  # what the service kept alive can be collected again once it is gone
         if self.backend is not None:
             # A restarted service loads again (the loader of a given instance hands the same one back).
             self.backend.close()

@@ -63,6 +63,17 @@ class Settings(BaseSettings):
         description="Run forward passes in a child process, so that they never wait for the event "
         "loop's GIL (paper-size model, concurrency 32: about 1.2x the throughput; docs/BENCHMARKS.md).",
     )
+    model_processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="How many model processes compute forward passes side by side (with "
+        "TWEETEMBED_MODEL_PROCESS), each with TWEETEMBED_TORCH_THREADS threads and its own copy of the "
+        "model. For cores the forward pass's own threads use poorly: paper-size model at batch 32 on "
+        "2 cores, two single-threaded processes side by side computed 1,505 tweets/s, one process 789 "
+        "on one thread and 1,166 on two. On 2 cores the service's event loop needs one of them, and 2 "
+        "processes gained nothing there (docs/BENCHMARKS.md), so 1 is the default.",
+    )
 
     # Redis; without a URL the cache and the recent-tweet store live in process.
     redis_url: str | None = Field(None, description="redis://host:port/db for the cache and the store.")
@@ -90,7 +101,7 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Requests in progress on the model endpoints; past it, 429 before the body is "
-        "read (default: four full batches, 4 x TWEETEMBED_BATCH_MAX_SIZE, at most TWEETEMBED_QUEUE_MAX).",
+        "read (default: two full batches, 2 x TWEETEMBED_BATCH_MAX_SIZE, at most TWEETEMBED_QUEUE_MAX).",
     )
 
     # Request limits.
@@ -119,18 +130,24 @@ class Settings(BaseSettings):
     )
 
     @property
+    def forward_workers(self) -> int:
+        """Forward passes that can run at once: one per model process, one without them."""
+        return self.model_processes if self.model_process else 1
+
+    @property
     def inflight_limit(self) -> int:
-        """max_inflight_requests, or four full batches (at most queue_max).
+        """max_inflight_requests, or two full batches (at most queue_max).
 
         An accepted request waits about inflight_limit / capacity, and a Python server does less work
-        per second with more requests in progress (small model, closed loop on 2 cores: 1,744 requests/s
-        with 32 in progress, 1,593 with 64, 1,347 with 128, 1,164 with 256), so a bound of a few batches
-        keeps both latency and throughput under overload; one-tweet requests cannot overfill the queue.
-        At 2x capacity (small model, before the model process): accepted p50 77 ms at 128, 621 ms at 512.
+        per second with more requests in progress, so a bound of a couple of batches keeps both latency
+        and throughput under overload; one-tweet requests cannot overfill the queue. Measured, small
+        model on 2 cores, single-tweet requests arriving at 6,000/s (3x capacity) for 30 s: 1,855
+        accepted/s with accepted p99 72 ms at 64; 1,581/s with p99 193 ms at 128. Earlier, at 2x
+        capacity: accepted p50 77 ms at 128, 621 ms at 512.
         """
         if self.max_inflight_requests is not None:
             return self.max_inflight_requests
-        return min(self.queue_max, 4 * self.batch_max_size)
+        return min(self.queue_max, 2 * self.batch_max_size)
 
     @field_validator("api_keys", mode="before")
     @classmethod

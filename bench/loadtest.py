@@ -94,11 +94,20 @@ def sustained_capacity(
             r = arrivals(base_url, workload.request, rate, step_s)
             p99 = r.latency_quantile(0.99)
             ok = len(r.ok) == len(r.outcomes) > 0 and r.not_sent == 0 and p99 <= SUSTAINED_P99_S
+            refused = len(r.outcomes) - len(r.ok)  # 429s (bursts past the in-flight bound) and errors
             steps.append(
-                {"rate": rate, "ok": ok, "p99_s": p99, "not_sent": r.not_sent, "sent": len(r.outcomes)}
+                {
+                    "rate": rate,
+                    "ok": ok,
+                    "p99_s": p99,
+                    "not_sent": r.not_sent,
+                    "sent": len(r.outcomes),
+                    "not_2xx": refused,
+                }
             )
-            echo(f"sustained rate: {rate:.0f} req/s, try {attempt} -> {'kept up' if ok else 'fell behind'} "
-                 f"(p99 {ms(p99)})")
+            verdict = "kept up" if ok else "fell behind"
+            figures = report.step_figures(steps[-1])
+            echo(f"sustained rate: {rate:.0f} req/s, try {attempt} -> {verdict} ({figures})")
             time.sleep(1.0)  # let the queue and the connections settle before the next step
             if ok:
                 break

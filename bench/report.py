@@ -15,6 +15,16 @@ CPU_TARGET_MS = 1.0  # the service's own CPU per request, small model
 HEADS_SHARE_TARGET = 0.10  # hashtag search and location forest: share of request time
 
 
+def step_figures(step: dict[str, Any]) -> str:
+    """A sustained-rate step in words: its p99 and whatever made it fall behind."""
+    out = f"p99 {1000 * step['p99_s']:.0f} ms"
+    if step.get("not_2xx"):
+        out += f", {step['not_2xx']} not 2xx"
+    if step.get("not_sent"):
+        out += f", {step['not_sent']} not sent"
+    return out
+
+
 def verdict(ok: bool) -> str:
     return "**PASS**" if ok else "**FAIL**"
 
@@ -222,8 +232,8 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
         out += [
             "",
             "The same paper-size service under other settings (env `TWEETEMBED_MODEL_PROCESS`, "
-            "`TWEETEMBED_TORCH_THREADS`, `TWEETEMBED_BATCH_MAX_WAIT_MS`), back to back (service CPU: the "
-            "server and its model process together):",
+            "`TWEETEMBED_MODEL_PROCESSES`, `TWEETEMBED_TORCH_THREADS`, `TWEETEMBED_BATCH_MAX_WAIT_MS`), "
+            "back to back (service CPU: the server and its model processes together):",
             "",
             "| forward pass runs | torch threads | batch wait ms | c=1 tweets/s | c=1 p50 ms | c=32 tweets/s "
             "| c=32 p50 ms | c=32 service CPU ms/req |",
@@ -231,7 +241,12 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
         ]
         rows = bench["sensitivity"]
         for one, many in zip(rows[::2], rows[1::2], strict=True):
-            where = "in a model process" if one.get("model_process") else "on a thread of the service"
+            processes = int(one.get("processes", 1))
+            where = (
+                ("in a model process" if processes == 1 else f"in {processes} model processes")
+                if one.get("model_process")
+                else "on a thread of the service"
+            )
             out.append(
                 f"| {where} | {one['threads']} | {f(one['wait_ms'], 0)} | {f(one['tweets_per_s'])} | "
                 f"{f(one['p50_ms'])} | {f(many['tweets_per_s'])} | {f(many['p50_ms'])} | "
@@ -393,8 +408,7 @@ def loadtest_section(lt: dict[str, Any]) -> list[str]:
         f"{f(lt.get('closed_loop_capacity_per_s', lt['capacity_per_s']))} requests/s (concurrency "
         f"{lt['capacity_concurrency']}, one tweet a request, cache off). Steps: "
         + ", ".join(
-            f"{f(x['rate'], 0)}/s {'kept up' if x['ok'] else 'fell behind'} "
-            f"(p99 {f(1000 * x['p99_s'], 0)} ms)"
+            f"{f(x['rate'], 0)}/s {'kept up' if x['ok'] else 'fell behind'} ({step_figures(x)})"
             for x in lt.get("sustained_steps", [])
         )
         + ".",

@@ -141,13 +141,20 @@ def serve_model(
 
 def sensitivity(ckpt: Path, workload: Workload, seconds: float, logs: Path) -> list[dict[str, Any]]:
     """The service's throughput at concurrency 1 and 32 with the forward pass on a thread of the
-    service's process or in a model process, and under torch thread counts and batch waits: the
-    settings that decide how it shares 2 cores with its own event loop."""
+    service's process or in one or two model processes, and under torch thread counts and batch waits:
+    the settings that decide how it shares 2 cores with its own event loop."""
     import os
 
     cores = str(os.cpu_count() or 1)
     rows = []
-    for process, threads, wait in (("0", "1", "0"), ("1", "1", "0"), ("1", cores, "0"), ("1", "1", "5")):
+    settings = (
+        ("0", "1", "1", "0"),
+        ("1", "1", "1", "0"),
+        ("1", "2", "1", "0"),
+        ("1", "1", cores, "0"),
+        ("1", "1", "1", "5"),
+    )
+    for process, processes, threads, wait in settings:
         env = {
             **NO_CACHE,
             "OMP_NUM_THREADS": threads,
@@ -155,15 +162,22 @@ def sensitivity(ckpt: Path, workload: Workload, seconds: float, logs: Path) -> l
             "TWEETEMBED_TORCH_THREADS": threads,  # the service sets its own count at load otherwise
             "TWEETEMBED_BATCH_MAX_WAIT_MS": wait,
             "TWEETEMBED_MODEL_PROCESS": process,
+            "TWEETEMBED_MODEL_PROCESSES": processes,
         }
         port = free_port()
         with ServerProcess(service_argv(ckpt, port), port, logs / "sensitivity.log", env=env) as server:
             for c in (1, 32):
-                where = "model process" if process == "1" else "in process"
+                where = f"{processes} model process(es)" if process == "1" else "in process"
                 echo(f"sensitivity: {where}, torch threads {threads}, batch wait {wait} ms, concurrency {c}")
                 run = measure_http(server.base_url, workload.request, c, seconds, server)
                 rows.append(
-                    {"model_process": process == "1", "threads": int(threads), "wait_ms": float(wait), **run}
+                    {
+                        "model_process": process == "1",
+                        "processes": int(processes),
+                        "threads": int(threads),
+                        "wait_ms": float(wait),
+                        **run,
+                    }
                 )
     return rows
 

@@ -179,3 +179,41 @@ async def test_lifespan_shutdown_finishes_in_flight_requests() -> None:
         assert response.status_code == 200 and len(response.json()["results"]) == 3
         late = await client.post("/embed", json={"tweet": {"id": 9, "text": "too late"}})
         assert late.status_code == 503 and error_of(late)["type"] == "shutting_down"
+
+
+async def test_two_workers_run_two_batches_at_once_and_drain_on_close() -> None:
+    # A barrier of two in the batch function only opens when two batches are in it at the same time:
+    # one worker alone would time out on it.
+    both_inside = threading.Barrier(2, timeout=5)
+    sizes: list[int] = []
+
+    def meet(items: list[int]) -> list[int]:
+        if len(sizes) < 2:
+            sizes.append(len(items))
+            both_inside.wait()
+        return [2 * i for i in items]
+
+    with ThreadPoolExecutor(2) as pool:
+        batcher: MicroBatcher[int, int] = MicroBatcher(meet, pool, max_batch=4, max_queue=100, workers=2)
+        batcher.start()
+        first = asyncio.create_task(batcher.submit([1, 2]))
+        await asyncio.sleep(0.05)  # the first worker is now inside the batch function, waiting
+        second = asyncio.create_task(batcher.submit([3]))
+        assert await asyncio.wait_for(asyncio.gather(first, second), 10) == [[2, 4], [6]]
+        rest = [asyncio.create_task(batcher.submit([10 * k])) for k in range(6)]
+        await asyncio.sleep(0)
+        await batcher.close()  # both workers stop, and only after everything queued went through
+        assert await asyncio.gather(*rest) == [[20 * k] for k in range(6)]
+    assert sizes == [2, 1]
+
+
+async def test_retry_after_counts_every_worker() -> None:
+    with ThreadPoolExecutor(1) as pool:
+        one: MicroBatcher[int, int] = MicroBatcher(_double, pool, max_batch=4, workers=1)
+        two: MicroBatcher[int, int] = MicroBatcher(_double, pool, max_batch=4, workers=2)
+        for batcher in (one, two):
+            batcher._last_batch_s = 1.0  # one batch a second, per worker
+        assert one.retry_after_s(extra_items=16) == 4
+        assert two.retry_after_s(extra_items=16) == 2
+    with pytest.raises(ValueError, match="workers"):
+        MicroBatcher(_double, pool, workers=0)

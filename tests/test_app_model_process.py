@@ -1,10 +1,13 @@
-"""The forward pass in a child process (app/model_process.py): same numbers as in process, a clear
-error when the checkpoint is bad, a 503 (not a 500) when the process dies, and no process left behind."""
+"""The forward pass in child processes (app/model_process.py): same numbers as in process, a clear
+error when the checkpoint is bad, a 503 (not a 500) when a process dies, several processes computing
+side by side, and no process left behind."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import threading
 from pathlib import Path
 
 import httpx
@@ -14,7 +17,7 @@ import torch
 
 from app.main import create_app
 from app.model_backend import ModelBackend
-from app.model_process import ModelProcessError, RemoteEmbedder
+from app.model_process import ModelProcessError, ModelProcessPool, RemoteEmbedder
 from app.settings import Settings
 from model.embedder import TweetEmbedder
 from model.record import Tweet
@@ -78,8 +81,9 @@ async def test_a_dead_model_process_answers_503_and_shutdown_ends_it(checkpoint:
         await service.wait_loaded()
         backend = service.backend
         assert isinstance(backend, ModelBackend), service.load_error
-        remote = backend.embedder
-        assert isinstance(remote, RemoteEmbedder)
+        pool = backend.embedder
+        assert isinstance(pool, ModelProcessPool) and pool.processes == 1
+        remote = pool.members[0]
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             first = await client.post("/embed", json={"tweet": {"id": "1", "text": "hello there"}})
@@ -101,6 +105,62 @@ async def test_shutdown_stops_a_live_model_process(checkpoint: Path) -> None:
     app = create_app(Settings(checkpoint=checkpoint, device="cpu", model_process=True))
     async with app.router.lifespan_context(app):
         await app.state.service.wait_loaded()
-        remote = app.state.service.backend.embedder
-        assert remote.alive
-    assert not remote.alive and remote._process.exitcode == 0
+        pool = app.state.service.backend.embedder
+        assert pool.alive
+    assert not pool.alive and all(m._process.exitcode == 0 for m in pool.members)
+
+
+def test_a_pool_computes_on_every_process_at_once_and_closes_them_all(checkpoint: Path) -> None:
+    local = TweetEmbedder.load(checkpoint, device="cpu")
+    want = local.embed(TWEETS, [None] * 3).average
+    pool = ModelProcessPool(checkpoint, 2, device="cpu", torch_threads=1)
+    try:
+        assert pool.processes == 2 and pool.config == local.config
+        assert len({m.pid for m in pool.members}) == 2
+        # Hold one member busy from this thread: a call from another thread must go to the other one.
+        busy = pool._idle.get()
+        try:
+            assert np.allclose(pool.embed(TWEETS, [None] * 3).average, want, atol=1e-6)
+        finally:
+            pool._idle.put(busy)
+        results: list[np.ndarray] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(pool.embed(TWEETS, [None] * 3).average))
+            for _ in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(results) == 6 and all(np.allclose(r, want, atol=1e-6) for r in results)
+        os.kill(pool.members[1]._process.pid, signal.SIGKILL)
+        pool.members[1]._process.join(10)
+        assert not pool.alive  # one dead process makes the service unready
+    finally:
+        pool.close()
+    assert all(not m.alive for m in pool.members)
+
+
+@pytest.mark.asyncio
+async def test_the_service_runs_one_batch_worker_per_model_process(checkpoint: Path) -> None:
+    settings = Settings(
+        checkpoint=checkpoint, device="cpu", model_process=True, model_processes=2, cache_enabled=False
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        service = app.state.service
+        await service.wait_loaded()
+        assert service.batcher.workers == 2
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            info = (await client.get("/info")).json()
+            assert info["model_processes"] == 2
+            answers = await asyncio.gather(
+                *(
+                    client.post("/embed", json={"tweet": {"id": str(i), "text": f"tweet {i}"}})
+                    for i in range(8)
+                )
+            )
+            assert [a.status_code for a in answers] == [200] * 8
+        pool = service.backend.embedder
+    assert not pool.alive

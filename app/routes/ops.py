@@ -89,6 +89,7 @@ async def info(service: ServiceDep, settings: SettingsDep) -> InfoResponse:
         device=str(details.get("device", "cpu")),
         fp16=bool(details.get("fp16", False)),
         model_process=bool(details.get("model_process", False)),
+        model_processes=int(details.get("model_processes", 0)),
         heads=backend.heads_available(),
         cache=service.cache.kind,
         store=service.store.kind,
