@@ -54,6 +54,7 @@ def train_briefly(
     iterations: int,
     batch_size: int | None = None,
     echo: Callable[[str], None] = print,
+    device: str = "cpu",
 ) -> float:
     """A servable checkpoint after ``iterations`` optimizer steps of the preset's recipe (0 is not
     allowed by the trainer: one step at least); returns the training throughput in tweets/s."""
@@ -67,7 +68,7 @@ def train_briefly(
         work,
         out,
         config,
-        device="cpu",
+        device=device,
         max_val=200,
         progress=False,
         echo=echo,

@@ -15,6 +15,62 @@ CPU_TARGET_MS = 1.0  # the service's own CPU per request, small model
 HEADS_SHARE_TARGET = 0.10  # hashtag search and location forest: share of request time
 
 
+def _gpu(bench: dict[str, Any]) -> dict[str, Any]:
+    gpu: dict[str, Any] = bench.get("gpu") or {"measured": False, "why": "no GPU in this session"}
+    return gpu
+
+
+def gpu_rows(bench: dict[str, Any]) -> list[str]:
+    """After the workload table: its GPU row when nothing was measured, else the GPU section."""
+    gpu = _gpu(bench)
+    if not gpu.get("measured"):
+        return [f"| GPU fp32 / fp16 | not measured: {gpu.get('why')} | | | |", ""]
+    return ["", *gpu_section(gpu)]
+
+
+def gpu_training_row(bench: dict[str, Any]) -> str:
+    gpu = _gpu(bench)
+    if not gpu.get("measured"):
+        return f"| training / serving on GPU | not measured: {gpu.get('why')} |"
+    return (
+        f"| training throughput, small preset, {gpu['name']} ({gpu['train_steps']} steps) | "
+        f"{f(gpu['train_tweets_per_s'])} tweets/s |"
+    )
+
+
+def gpu_section(gpu: dict[str, Any]) -> list[str]:
+    """The GPU table: in-process tweets/s by batch and the real service, per model and precision."""
+    rows = gpu["rows"]
+    batches = list(rows[0]["batches"]) if rows else []
+    concurrencies = list(rows[0]["service"]) if rows else []
+    out = [
+        f"### On the GPU ({gpu['name']})",
+        "",
+        "The same checkpoints and text workload as above, in process (`TweetEmbedder.embed`, featurising "
+        "on the CPU included) and through the real service started with `--device "
+        f"{gpu['device']}` (`TWEETEMBED_FP16` for fp16), one tweet a request; ratio: the service at "
+        "c=32 over the in-process best.",
+        "",
+        "| model | precision | "
+        + " | ".join(f"batch {b}" for b in batches)
+        + " | "
+        + " | ".join(f"service c={c}" for c in concurrencies)
+        + " | ratio at c=32 | p99 ms at c=32 | cold start s |",
+        "|---|---|" + "---|" * (len(batches) + len(concurrencies) + 3),
+    ]
+    for r in rows:
+        c32 = r["service"].get("32", {})
+        ratio = c32.get("tweets_per_s", float("nan")) / r["best_tweets_per_s"]
+        out.append(
+            f"| {r['model']} | {r['precision']} | "
+            + " | ".join(f(r["batches"][b]) for b in batches)
+            + " | "
+            + " | ".join(f(r["service"][c]["tweets_per_s"]) for c in concurrencies)
+            + f" | {f(ratio, 2)} | {f(c32.get('p99_ms', float('nan')))} | {f(r['cold_start_s'], 2)} |"
+        )
+    return [*out, ""]
+
+
 def step_figures(step: dict[str, Any]) -> str:
     """A sustained-rate step in words: its p99 and whatever made it fall behind."""
     out = f"p99 {1000 * step['p99_s']:.0f} ms"
@@ -289,7 +345,7 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
                 f"| {v} | {f(ip['best_tweets_per_s'])} ({ip['best_batch']}) | {f(run['tweets_per_s'])} | "
                 f"{f(run['tweets_per_s'] / ip['best_tweets_per_s'], 2)} | {f(run['p99_ms'])} |"
             )
-    out += ["| GPU fp32 / fp16 | not measured: no GPU in this session | | | |", ""]
+    out += gpu_rows(bench)
     if "null" in bench and "small" in bench:
         null, ip = bench["null"], bench["small"]["inprocess/text"]
         own = null["server_cpu_ms_per_request"] + ip["featurize_ms"]
@@ -384,7 +440,7 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
         p = bench["pipeline"]
         out.append(f"| `tweetembed synth --tweets {p['tweets']}` | {f(p['synth'])} s |")
         out.append(f"| `tweetembed prepare --config small` on {p['tweets']} tweets | {f(p['prepare'])} s |")
-    out.append("| training / serving on GPU | not measured: no GPU in this session |")
+    out.append(gpu_training_row(bench))
     if bench.get("built"):
         out += [
             "",

@@ -148,12 +148,12 @@ class ServerProcess:
         self.stop()
 
 
-def service_argv(checkpoint: Path | None, port: int, fake: bool = False) -> list[str]:
+def service_argv(checkpoint: Path | None, port: int, fake: bool = False, device: str = "cpu") -> list[str]:
     """The real service, exactly as a user starts it (`tweetembed serve`)."""
     argv = [sys.executable, "-m", "training.cli", "serve"]
     if checkpoint is not None:
         argv.append(str(checkpoint))
-    argv += ["--port", str(port), "--log-level", "warning", "--device", "cpu"]
+    argv += ["--port", str(port), "--log-level", "warning", "--device", device]
     if fake:
         argv.append("--fake")
     return argv

@@ -1,7 +1,8 @@
 """`make bench`: serving efficiency, batching gain, where request time goes, service CPU cost,
-cold start and memory, training and pipeline speed; every ratio measured side by side in one run.
+cold start and memory, training and pipeline speed, and the GPU rows where there is a GPU
+(bench/accelerator.py); every ratio measured side by side in one run.
 
-    python -m bench.serving [--quick] [--seconds S] [--out docs/BENCHMARKS.md]
+    python -m bench.serving [--quick] [--seconds S] [--gpu-device cuda|cpu] [--out docs/BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -116,10 +117,17 @@ def serve_model(
     seconds: float,
     logs: Path,
     name: str,
+    device: str = "cpu",
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The real `tweetembed serve` process: cold start, memory, throughput per concurrency/workload."""
     port = free_port()
-    server = ServerProcess(service_argv(ckpt, port), port, logs / f"serve-{name}.log", env=NO_CACHE)
+    server = ServerProcess(
+        service_argv(ckpt, port, device=device),
+        port,
+        logs / f"serve-{name}.log",
+        env={**NO_CACHE, **(env or {})},
+    )
     out: dict[str, Any] = {}
     echo(f"{name}: starting `tweetembed serve` (cache off)")
     out["cold_start_s"] = server.start()
@@ -425,6 +433,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "tweets": args.pipeline_tweets,
             **time_pipeline(base, args.pipeline_tweets, echo=echo),
         }
+    from bench import accelerator
+
+    results["gpu"] = accelerator.measure(art, seconds, logs, base, device=args.gpu_device, echo=echo)
     results["seconds_total"] = time.perf_counter() - started
     return results
 
@@ -460,6 +471,12 @@ def main() -> None:
         "--quick", action="store_true", help="Smoke run: 1.5 s per figure, 10k-tweet pipeline."
     )
     parser.add_argument("--tweets", type=int, default=20_000, help="Synthetic world size when building.")
+    parser.add_argument(
+        "--gpu-device",
+        choices=("cuda", "cpu"),
+        default="cuda",
+        help="Device of the GPU rows (measured when torch sees it); cpu rehearses them without a GPU.",
+    )
     parser.add_argument(
         "--pipeline-tweets", type=int, default=100_000, help="synth + prepare timing (0: skip)."
     )

@@ -261,3 +261,52 @@ def test_a_ratio_that_rounds_to_its_target_but_fails_shows_the_digit(monkeypatch
     monkeypatch.setattr(report, "headline", lambda bench: rows)
     lines = report.headline_table({})
     assert "| 0.797 |" in lines[2] and "| 0.70 |" in lines[3] and "| 0.20 |" in lines[4]
+
+
+def test_gpu_rows_say_why_they_are_missing_and_render_when_measured() -> None:
+    import torch
+
+    from bench import accelerator
+
+    if not torch.cuda.is_available():
+        assert accelerator.unavailable("cuda") == "no CUDA device in this session"
+    assert accelerator.unavailable("cpu") is None
+    assert accelerator.precisions("cuda") == ("fp32", "fp16") and accelerator.precisions("cpu") == ("fp32",)
+
+    def row(model: str, precision: str, best: float, c32: float) -> dict[str, object]:
+        return {
+            "model": model,
+            "precision": precision,
+            "batches": {"1": best / 10, "512": best},
+            "best_batch": 512,
+            "best_tweets_per_s": best,
+            "service": {
+                "32": {"tweets_per_s": c32, "p99_ms": 9.0},
+                "64": {"tweets_per_s": c32 * 1.1, "p99_ms": 12.0},
+            },
+            "cold_start_s": 5.0,
+        }
+
+    gpu = {
+        "measured": True,
+        "device": "cuda",
+        "name": "Some GPU",
+        "rows": [row("small", "fp32", 40_000.0, 10_000.0), row("paper", "fp16", 20_000.0, 17_000.0)],
+        "train_tweets_per_s": 9_000.0,
+        "train_steps": 20,
+    }
+    lines = report.gpu_section(gpu)
+    table = [line for line in lines if line.startswith("| small") or line.startswith("| paper")]
+    assert table[0].startswith(
+        "| small | fp32 | 4,000.0 | 40,000.0 | 10,000.0 | 11,000.0 | 0.25 | 9.0 | 5.00 |"
+    )
+    assert "| 0.85 |" in table[1]  # 17,000 / 20,000
+    shown = report.gpu_rows({"gpu": gpu})
+    assert "### On the GPU (Some GPU)" in shown and not any("not measured" in line for line in shown)
+    assert report.gpu_training_row({"gpu": gpu}) == (
+        "| training throughput, small preset, Some GPU (20 steps) | 9,000.0 tweets/s |"
+    )
+    missing = {"gpu": {"measured": False, "why": "no CUDA device"}}
+    assert report.gpu_rows(missing)[0] == "| GPU fp32 / fp16 | not measured: no CUDA device | | | |"
+    assert report.gpu_training_row(missing) == "| training / serving on GPU | not measured: no CUDA device |"
+    assert "not measured: no GPU in this session" in report.gpu_training_row({})  # an older bench.json
