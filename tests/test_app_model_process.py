@@ -5,6 +5,7 @@ side by side, and no process left behind."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import threading
@@ -61,6 +62,13 @@ def test_remote_embedder_matches_the_in_process_one(checkpoint: Path) -> None:
 def test_a_bad_checkpoint_is_an_error_that_says_why(tmp_path: Path) -> None:
     with pytest.raises(ModelProcessError, match="could not load"):
         RemoteEmbedder(tmp_path / "missing", device="cpu")
+
+
+def test_a_pool_that_cannot_load_says_why_and_leaves_no_process(tmp_path: Path) -> None:
+    before = {p.pid for p in multiprocessing.active_children()}
+    with pytest.raises(ModelProcessError, match="could not load"):
+        ModelProcessPool(tmp_path / "missing", 2, device="cpu")
+    assert {p.pid for p in multiprocessing.active_children()} <= before
 
 
 def test_an_error_in_one_batch_leaves_the_process_serving(checkpoint: Path) -> None:
