@@ -1,7 +1,8 @@
 """FastAPI dependencies: how routes reach the settings and the embedding service.
 
 Both are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, and two
-thread hops per request were a fifth of the app's CPU per /embed request (cProfile, null backend).
+thread hops per request were about half of the app's own CPU per /embed request (ASGI calls with a null
+backend, 32 at a time: 0.53 ms before, 0.25 ms after).
 """
 
 from __future__ import annotations
