@@ -218,17 +218,14 @@ async def _send(client: Sender, request: Request) -> int:
     return await client.send(request)
 
 
-# The generator's own garbage collector is off while it loads a server: a run keeps an Outcome per
-# request (100,000 and more), and each full collection walks them all, pausing the generator; an open
-# loop then sends the arrivals it owes in one burst, which the server pays for in 429s and tail latency.
-PAUSE_GC = True
-
-
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
+    """The generator's own garbage collector is off while it loads a server: a run keeps an Outcome
+    per request (100,000 and more), and each full collection walks them all, pausing the generator; an
+    open loop then sends the arrivals it owes in one burst, which the server pays for in 429s and tail
+    latency."""
     enabled = gc.isenabled()
-    if PAUSE_GC:
-        gc.disable()
+    gc.disable()
     try:
         yield
     finally:
@@ -281,47 +278,35 @@ async def open_loop(
     result = RunResult()
     rate = rate_per_s if callable(rate_per_s) else (lambda _t, r=float(rate_per_s): r)
     started = time.perf_counter()
-    with _gc_paused():
-        await _arrive(client, make_request, rate, duration_s, max_in_flight, result, started)
-    result.duration_s = time.perf_counter() - started
-    return result
-
-
-async def _arrive(
-    client: Sender,
-    make_request: Callable[[int], Request],
-    rate: Callable[[float], float],
-    duration_s: float,
-    max_in_flight: int,
-    result: RunResult,
-    started: float,
-) -> None:
     in_flight: set[asyncio.Task[None]] = set()
 
     async def one(i: int, scheduled: float) -> None:
         status = await _send(client, make_request(i))
         result.outcomes.append(Outcome(scheduled - started, time.perf_counter() - scheduled, status))
 
-    i = 0
-    offset = 0.0  # scheduled arrival, seconds since the start
-    while offset < duration_s:
-        # Rounded so that summing 1/rate steps does not drift across a phase boundary (40 steps of
-        # 1/400 s must end exactly at 0.1 s, not one arrival later).
-        current = rate(round(offset, 9))
-        if current <= 0:  # a silent phase: look again in 10 ms
-            offset += 0.01
-            continue
-        next_at = started + offset
-        delay = next_at - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if len(in_flight) >= max_in_flight:
-            result.not_sent += 1
-        else:
-            task = asyncio.get_running_loop().create_task(one(i, next_at))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
-        i += 1
-        offset = round(offset + 1.0 / current, 9)
-    if in_flight:
-        await asyncio.gather(*in_flight)
+    with _gc_paused():
+        i = 0
+        offset = 0.0  # scheduled arrival, seconds since the start
+        while offset < duration_s:
+            # Rounded so that summing 1/rate steps does not drift across a phase boundary (40 steps of
+            # 1/400 s must end exactly at 0.1 s, not one arrival later).
+            current = rate(round(offset, 9))
+            if current <= 0:  # a silent phase: look again in 10 ms
+                offset += 0.01
+                continue
+            next_at = started + offset
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if len(in_flight) >= max_in_flight:
+                result.not_sent += 1
+            else:
+                task = asyncio.get_running_loop().create_task(one(i, next_at))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            i += 1
+            offset = round(offset + 1.0 / current, 9)
+        if in_flight:
+            await asyncio.gather(*in_flight)
+    result.duration_s = time.perf_counter() - started
+    return result
