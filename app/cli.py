@@ -10,9 +10,12 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def serve(
@@ -75,4 +78,15 @@ def serve(
         port=port,
         log_level=log_level,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s) or None,
+        **uvicorn_limits(settings),
     )
+
+
+def uvicorn_limits(settings: Settings) -> dict[str, Any]:
+    """uvicorn's own bounds, from Settings: a connection flood gets uvicorn's 503 past
+    ``max_connections``, idle keep-alive connections close, and headers are bounded."""
+    return {
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }

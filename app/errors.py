@@ -24,6 +24,7 @@ ERROR_STATUS: dict[str, int] = {
     "not_found": 404,
     "user_not_found": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "body_too_large": 413,
     "batch_too_large": 413,
     "image_too_large": 413,

@@ -88,16 +88,13 @@ def create_app(
     install_error_handlers(app)
     for module in (embed, heads, users, ops):
         app.include_router(module.router)
-    app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, multipart_paths=frozenset({"/embed"})
-    )
 
     def admission_retry_after(in_progress: int) -> int:
         # Requests in progress that are not yet in the batch queue are about one tweet each.
         batcher = service.batcher  # looked up per call: a restarted service has a new batcher
         return batcher.retry_after_s(max(0, in_progress - batcher.depth))
 
-    # Inside auth (an unauthenticated request takes no slot), outside the body limit (reading counts).
+    # Inside the body reader: a permit is taken once the body is in, so slow uploads cannot hold one.
     app.add_middleware(
         AdmissionMiddleware,
         routes=[route for module in (embed, heads, users) for route in module.router.routes],
@@ -106,8 +103,20 @@ def create_app(
         on_reject=metrics.queue_rejections.inc,
         on_in_progress=metrics.in_progress.set,
     )
+    # Inside auth: an unauthenticated request takes no reading place and its body is never read.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        multipart_paths=frozenset({"/embed"}),
+        read_timeout_s=settings.body_read_timeout_s,
+        max_reading=settings.max_reading_requests,
+    )
     app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(
+        MetricsMiddleware,
+        metrics=metrics,
+        routes=[route for module in (embed, heads, users, ops) for route in module.router.routes],
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,8 +1,11 @@
 """Request-level guards and measurements that must run before FastAPI parses a body:
-admission control, the body-size limit, the content-type check, and per-endpoint metrics."""
+the body reader (size limit, read timeout, bound on readers, content type), admission control,
+and per-endpoint metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -23,17 +26,31 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class BodyLimitMiddleware:
-    """Reads the whole body up to ``max_bytes`` (413 past it) and replays it to the app.
+    """Reads the whole body up to ``max_bytes`` (413 past it) within ``read_timeout_s`` (408 past it)
+    and replays it to the app; at most ``max_reading`` requests may be reading at once (429 past it).
 
     Reading it here, rather than trusting Content-Length alone, also covers chunked uploads;
-    the buffer is bounded by the limit. JSON bodies need a JSON content type, and multipart is
-    accepted only on ``multipart_paths``: anything else is a 415 before any parsing.
+    the buffer is bounded by the limit. It sits outside admission control, so a client that sends
+    its body slowly holds a reading place, never an in-flight permit of the model endpoints, and
+    gives the reading place back after at most ``read_timeout_s``. JSON bodies need a JSON content
+    type, and multipart is accepted only on ``multipart_paths``: anything else is a 415 before any
+    parsing.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, multipart_paths: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        multipart_paths: frozenset[str],
+        read_timeout_s: float = 10.0,
+        max_reading: int = 256,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.multipart_paths = multipart_paths
+        self.read_timeout_s = read_timeout_s
+        self.max_reading = max_reading
+        self.reading = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
@@ -43,21 +60,37 @@ class BodyLimitMiddleware:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._too_large(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        if self.reading >= self.max_reading:
+            retry = max(1, math.ceil(self.read_timeout_s))
+            response = error_response(
+                "queue_full",
+                f"{self.reading} requests are sending their body, the most this service takes; "
+                f"retry in {retry} s",
+                headers={"Retry-After": str(retry), "Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        # One event loop, no await between the check and the increment: no lock needed.
+        self.reading += 1
+        try:
+            async with asyncio.timeout(self.read_timeout_s):
+                body = await self._read(receive)
+        except TimeoutError:
+            response = error_response(
+                "request_timeout",
+                f"the request body did not arrive within {self.read_timeout_s:g} s",
+                # The rest of the body may still come: the connection cannot carry another request.
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        except _BodyTooLarge:
+            await self._too_large(scope, receive, send)
+            return
+        finally:
+            self.reading -= 1
+        if body is None:  # the client went away; MetricsMiddleware counts it apart
+            return
         if body:
             ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
             is_json = ctype == "application/json" or (
@@ -86,25 +119,75 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None when the client disconnected first."""
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response("body_too_large", f"request body exceeds {self.max_bytes} bytes")
+        response = error_response(
+            "body_too_large",
+            f"request body exceeds {self.max_bytes} bytes",
+            headers={"Connection": "close"},
+        )
         await response(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+CLIENT_CLOSED = "499"  # nginx's status for a client that went away before the answer
+
+
+def route_of(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None:
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return route
+    return None
 
 
 class MetricsMiddleware:
     """Counts and times every request under its route template (``/bot-score/{user}``), so that
-    user ids never become label values."""
+    user ids never become label values.
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    A request answered before routing (a 408 or 413 while reading the body) is counted under the
+    route it was for, found in ``routes``; one whose client went away before any answer is counted
+    as 499, not 500, so that aborted uploads cannot set off alerts on server errors.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = list(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500
+        status: int | None = None
+        disconnected = False
         started = time.perf_counter()
+
+        async def receive_wrapper() -> Message:
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected = True
+            return message
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -113,17 +196,21 @@ class MetricsMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive_wrapper, send_wrapper)
         finally:
-            route = scope.get("route")
+            route = scope.get("route") or route_of(self.routes, scope)
             endpoint = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
+            label = CLIENT_CLOSED if status is None and disconnected else str(status or 500)
+            self.metrics.requests.labels(endpoint, scope["method"], label).inc()
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
 class AdmissionMiddleware:
-    """Refuses a request to a model endpoint with 429 (``queue_full``, with Retry-After) before its body
-    is read when ``limit`` such requests are already in progress.
+    """Refuses a request to a model endpoint with 429 (``queue_full``, with Retry-After) when ``limit``
+    such requests are already in progress.
+
+    In the service it sits inside BodyLimitMiddleware: a permit is taken once the body is in, so a
+    client that sends its body slowly (or never) cannot hold one; reading has its own bound there.
 
     The batcher's bounded queue alone decides too late: by then every request has been read, parsed,
     validated and decoded, so under overload accepted requests wait behind all that work and their
@@ -148,15 +235,8 @@ class AdmissionMiddleware:
         self.on_in_progress = on_in_progress
         self.in_progress = 0
 
-    def _route_of(self, scope: Scope) -> BaseRoute | None:
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return route
-        return None
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._route_of(scope) if scope["type"] == "http" else None
+        route = route_of(self.routes, scope) if scope["type"] == "http" else None
         if route is None:
             await self.app(scope, receive, send)
             return

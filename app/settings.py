@@ -100,8 +100,8 @@ class Settings(BaseSettings):
     max_inflight_requests: int | None = Field(
         None,
         ge=1,
-        description="Requests in progress on the model endpoints; past it, 429 before the body is "
-        "read (default: two full batches, 2 x TWEETEMBED_BATCH_MAX_SIZE, at most TWEETEMBED_QUEUE_MAX).",
+        description="Requests in progress on the model endpoints, counted once their body is read; past "
+        "it, 429 (default: two full batches, 2 x TWEETEMBED_BATCH_MAX_SIZE, at most TWEETEMBED_QUEUE_MAX).",
     )
 
     # Request limits.
@@ -116,6 +116,18 @@ class Settings(BaseSettings):
         description="Largest image (width x height), checked from the header before decoding.",
     )
     max_k: int = Field(100, ge=1, description="Largest k for top-k endpoints.")
+    body_read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Most seconds a request body may take to arrive, from its first read; past it, 408.",
+    )
+    max_reading_requests: int = Field(
+        256,
+        ge=1,
+        description="Requests whose body is still arriving (each holds up to TWEETEMBED_MAX_BODY_BYTES); "
+        "past it, 429. Apart from TWEETEMBED_MAX_INFLIGHT_REQUESTS, which counts only requests read whole.",
+    )
 
     # Security.
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -127,6 +139,21 @@ class Settings(BaseSettings):
     # Server (used by `tweetembed serve`).
     graceful_shutdown_s: float = Field(
         30.0, ge=0, description="On SIGTERM, how long in-flight work may finish."
+    )
+    max_connections: int = Field(
+        2048,
+        ge=1,
+        description="uvicorn's limit_concurrency: open connections (or requests in progress) past which "
+        "uvicorn answers 503 itself.",
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0, le=3600, description="uvicorn closes a keep-alive connection idle this long."
+    )
+    max_header_bytes: int = Field(
+        16384,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line plus headers (h11's max_incomplete_event_size); past it, 400.",
     )
 
     @property

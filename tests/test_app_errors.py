@@ -170,7 +170,7 @@ async def test_openai_input_errors() -> None:
 async def test_every_error_type_has_a_status_from_the_table() -> None:
     from app.errors import ApiError
 
-    assert set(ERROR_STATUS.values()) <= {400, 401, 404, 405, 413, 415, 422, 429, 500, 503}
+    assert set(ERROR_STATUS.values()) <= {400, 401, 404, 405, 408, 413, 415, 422, 429, 500, 503}
     with pytest.raises(ValueError, match="unknown error type"):
         ApiError("teapot", "no")
 
