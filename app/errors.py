@@ -132,7 +132,12 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _backend_unavailable(_: Request, exc: Exception) -> JSONResponse:
     log.error("model unavailable: %s", exc)
-    return error_response("model_unavailable", f"the model cannot answer: {exc}", {"Retry-After": "5"})
+    # The detail (which process, its exit code) is for the log; the client learns which part failed.
+    return error_response(
+        "model_unavailable",
+        "the model cannot answer: its process is not running; see the server log",
+        {"Retry-After": "5"},
+    )
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -56,11 +56,11 @@ def decode_image(raw: bytes, field: str, max_bytes: int, max_pixels: int) -> Dec
             rgb = image.convert("RGB")
     except ApiError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ApiError(
             "image_too_large",
-            f"{field}: the image header claims too many pixels "
-            f"(decompression bomb refused before decoding: {exc})",
+            f"{field}: the image header claims more than {max_pixels} pixels "
+            "(decompression bomb refused before decoding)",
         ) from None
     except UnidentifiedImageError:
         raise ApiError(

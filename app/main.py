@@ -4,6 +4,7 @@ registry, cache, store and batcher), which is what lets tests run many apps in o
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,11 +14,11 @@ from fastapi.openapi.utils import get_openapi
 
 from app.auth import BearerAuthMiddleware
 from app.backend import Backend
+from app.body import BODY_MODELS
 from app.errors import install_error_handlers
 from app.metrics import ServiceMetrics
 from app.middleware import AdmissionMiddleware, BodyLimitMiddleware, MetricsMiddleware
 from app.routes import embed, heads, ops, users
-from app.schemas import EmbedRequest
 from app.service import EmbeddingService
 from app.settings import Settings, load_settings
 
@@ -47,6 +48,22 @@ def default_backend_factory(settings: Settings) -> Callable[[], Backend]:
         )
 
     return load
+
+
+def schema_limits(components: dict[str, Any], settings: Settings) -> None:
+    """Write the configured limits into the request schemas, so that the schema says what this server
+    accepts: the static bounds in app/schemas.py are only the widest any configuration allows."""
+    tweet = components["TweetIn"]["properties"]
+    tweet["text"]["anyOf"][0]["maxLength"] = settings.max_text_chars
+    tweet["hashtags"]["anyOf"][0]["maxItems"] = settings.max_hashtags
+    for name in ("EmbedRequest", "HashtagRequest", "LocationRequest", "SearchRequest", "StoreRequest"):
+        fields = components[name]["properties"]
+        fields["tweets"]["maxItems"] = settings.max_batch_tweets
+        if "k" in fields:
+            fields["k"]["maximum"] = settings.max_k
+    text, texts = components["OpenAIEmbeddingRequest"]["properties"]["input"]["anyOf"]
+    text["maxLength"] = texts["items"]["maxLength"] = settings.max_text_chars
+    texts["maxItems"] = settings.max_batch_tweets
 
 
 def create_app(
@@ -82,7 +99,15 @@ def create_app(
             # Uvicorn has stopped accepting and drained open requests by now; finish queued batches.
             await service.stop()
 
-    app = FastAPI(title="tweetembed", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # No redirect_slashes: its 307 builds Location from the Host header; /embed/ is a 404 like any
+    # unknown path.
+    app = FastAPI(
+        title="tweetembed",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
     app.state.settings = settings
     app.state.service = service
     install_error_handlers(app)
@@ -120,15 +145,26 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            # /embed reads its body itself (JSON or multipart), so its model is registered here.
+            with warnings.catch_warnings():
+                # GET and HEAD of /health and /ready are one route, so FastAPI gives both operations
+                # one id (and warns); each gets its own below.
+                warnings.filterwarnings("ignore", "Duplicate Operation ID", UserWarning)
+                schema = get_openapi(
+                    title=app.title, version=app.version, description=app.description, routes=app.routes
+                )
+            for item in schema["paths"].values():
+                if "get" in item and "head" in item:
+                    base = item["get"]["operationId"].removesuffix("_head").removesuffix("_get")
+                    item["get"] = {**item["get"], "operationId": f"{base}_get"}
+                    item["head"] = {**item["head"], "operationId": f"{base}_head"}
+            # Routes read their bodies themselves (app/body.py), so the models are registered here.
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            body = EmbedRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-            for name, definition in body.pop("$defs", {}).items():
-                components.setdefault(name, definition)
-            components["EmbedRequest"] = body
+            for model_name, model in BODY_MODELS.items():
+                body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in body.pop("$defs", {}).items():
+                    components.setdefault(name, definition)
+                components[model_name] = body
+            schema_limits(components, settings)
             if settings.api_keys:
                 schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
                 schema["security"] = [{"bearer": []}]

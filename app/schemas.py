@@ -8,18 +8,48 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from model.record import COMPONENTS
 
 Component = Literal["text", "image", "hashtags", "location", "user"]
 assert set(COMPONENTS) == {"text", "image", "hashtags", "location", "user"}
 
-Id = Annotated[str, Field(min_length=1, max_length=128)] | Annotated[int, Field(ge=0)]
+MAX_ID_CHARS = 128
+
+
+def _json_integer(value: object) -> object:
+    """JSON's integers, as JSON Schema counts them: 5 and 5.0, never true or "5"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("Input should be an integer")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Strict numbers: JSON true is not the id 1, nor k=1, nor a latitude. An integer id has at most as many
+# digits as a string id has characters.
+JSON_INTEGER = BeforeValidator(_json_integer)  # after the Field constraints, so the schema shows them
+Id = (
+    Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+    | Annotated[StrictInt, Field(ge=0, lt=10**MAX_ID_CHARS), JSON_INTEGER]
+)
 ShortText = Annotated[str, Field(max_length=256)]
 Tag = Annotated[str, Field(min_length=1, max_length=140)]
 K = Annotated[
-    int, Field(ge=1, le=1000, description="How many results per tweet (at most the server's max_k).")
+    StrictInt,
+    Field(ge=1, le=1000, description="How many results per tweet (at most the server's max_k)."),
+    JSON_INTEGER,
 ]
 
 
@@ -29,6 +59,14 @@ class TweetIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # What _has_content checks, said in the schema: a non-empty text or a non-empty image.
+            "anyOf": [
+                {"required": ["text"], "properties": {"text": {"type": "string", "minLength": 1}}},
+                {
+                    "required": ["image_base64"],
+                    "properties": {"image_base64": {"type": "string", "minLength": 1}},
+                },
+            ],
             "examples": [
                 {
                     "id": "1",
@@ -36,7 +74,7 @@ class TweetIn(BaseModel):
                     "user_id": "alice",
                     "place_id": "p-paris",
                 }
-            ]
+            ],
         },
     )
 
@@ -53,8 +91,8 @@ class TweetIn(BaseModel):
     place_id: Id | None = None
     place_name: ShortText | None = None
     place_type: ShortText | None = None
-    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
-    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
+    lat: Annotated[StrictFloat, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
+    lon: Annotated[StrictFloat, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _has_content(self) -> TweetIn:
@@ -66,14 +104,22 @@ class TweetIn(BaseModel):
 class TweetsIn(BaseModel):
     """One tweet (``tweet``) or a batch (``tweets``): exactly one of the two."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["tweet"]}, {"required": ["tweets"]}]},
+    )
 
-    tweet: TweetIn | None = None
-    tweets: list[TweetIn] | None = Field(None, max_length=10_000)
+    # null is no tweet: the schema leaves it out and _one_of refuses it.
+    tweet: TweetIn | SkipJsonSchema[None] = None
+    tweets: (
+        Annotated[list[TweetIn], Field(max_length=10_000, json_schema_extra={"minItems": 1})]
+        | SkipJsonSchema[None]
+    ) = None
 
     @model_validator(mode="after")
     def _one_of(self) -> TweetsIn:
-        if (self.tweet is None) == (self.tweets is None):
+        given = [name for name in ("tweet", "tweets") if name in self.model_fields_set]
+        if len(given) != 1 or getattr(self, given[0]) is None:
             raise ValueError("give exactly one of 'tweet' or 'tweets'")
         if self.tweets is not None and not self.tweets:
             raise ValueError("'tweets' is empty")
@@ -84,7 +130,7 @@ class TweetsIn(BaseModel):
 
 
 class EmbedRequest(TweetsIn):
-    store: bool = Field(
+    store: StrictBool = Field(
         False,
         description="Also append each tweet to its author's recent-tweet store "
         "(every tweet then needs a user_id).",
@@ -93,7 +139,7 @@ class EmbedRequest(TweetsIn):
 
 class HashtagRequest(TweetsIn):
     k: K = 5
-    exclude_own: bool = Field(True, description="Leave out hashtags the tweet already has.")
+    exclude_own: StrictBool = Field(True, description="Leave out hashtags the tweet already has.")
 
 
 class LocationRequest(TweetsIn):
@@ -116,10 +162,15 @@ class OpenAIEmbeddingRequest(BaseModel):
     # OpenAI clients send fields this service has no use for (user, ...): ignore rather than refuse.
     model_config = ConfigDict(extra="ignore")
 
-    input: Annotated[str, Field(max_length=100_000)] | list[Annotated[str, Field(max_length=100_000)]]
+    input: (
+        Annotated[str, Field(min_length=1, max_length=100_000)]
+        | Annotated[list[Annotated[str, Field(min_length=1, max_length=100_000)]], Field(min_length=1)]
+    )
     model: str | None = Field(None, max_length=256)
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1, description="Must equal the model's dim when given.")
+    dimensions: Annotated[StrictInt, Field(ge=1), JSON_INTEGER] | None = Field(
+        None, description="Must equal the model's dim when given."
+    )
 
 
 # --- responses ------------------------------------------------------------------------------

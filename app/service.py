@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def store_unavailable(exc: BaseException) -> ApiError:
+    """The client learns which dependency failed; its address and the failed command go to the log."""
+    log.warning("recent-tweet store unavailable: %s", exc)
+    return ApiError(
+        "store_unavailable",
+        "the recent-tweet store (Redis) is unavailable; retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
 def component_contents(item: TweetInput) -> dict[str, bytes]:
     """The raw content of each component the tweet has; what the cache key hashes."""
     tweet = item.tweet
@@ -245,7 +255,7 @@ class EmbeddingService:
         try:
             return await self.store.append(user, entries)
         except StoreUnavailableError as exc:
-            raise ApiError("store_unavailable", str(exc)) from None
+            raise store_unavailable(exc) from None
 
     async def recent_averages(self, user: str, n: int) -> np.ndarray:
         """(n_u, dim) tweet averages of the user's last n stored tweets; re-embeds stale entries."""
@@ -253,7 +263,7 @@ class EmbeddingService:
         try:
             stored = await self.store.recent(user, n)
         except StoreUnavailableError as exc:
-            raise ApiError("store_unavailable", str(exc)) from None
+            raise store_unavailable(exc) from None
         if not stored:
             raise ApiError(
                 "user_not_found",

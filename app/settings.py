@@ -190,6 +190,13 @@ class Settings(BaseSettings):
         short = [k for k in keys if len(k) < 16]
         if short:
             raise ValueError(f"{len(short)} API key(s) shorter than 16 characters")
+        # A header arrives as bytes read as latin-1: a key outside printable ASCII could never match.
+        unusable = [k for k in keys if not all(" " <= c <= "~" for c in k)]
+        if unusable:
+            raise ValueError(
+                f"{len(unusable)} API key(s) with characters outside printable ASCII "
+                "(an HTTP header cannot carry them)"
+            )
         return keys
 
     @model_validator(mode="after")

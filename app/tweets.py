@@ -34,6 +34,14 @@ def check_k(k: int, settings: Settings) -> None:
         raise ApiError("validation_error", f"k: {k} exceeds the limit of {settings.max_k}")
 
 
+def check_hashtags(n: int, field: str, settings: Settings) -> None:
+    """One rule for every endpoint: past max_hashtags (given or extracted from the text), 422."""
+    if n > settings.max_hashtags:
+        raise ApiError(
+            "validation_error", f"{field}: {n} hashtags exceeds the limit of {settings.max_hashtags}"
+        )
+
+
 def to_tweet(item: TweetIn, field: str, settings: Settings, user_id: str | None = None) -> Tweet:
     """The canonical record of ``item``; ``field`` names it in error messages ("tweets[3]")."""
     text = item.text or None
@@ -44,11 +52,7 @@ def to_tweet(item: TweetIn, field: str, settings: Settings, user_id: str | None 
         )
     hashtags = item.hashtags if item.hashtags is not None else extract_hashtags(text or "")
     hashtags = [h.lstrip("#＃") for h in hashtags if h.strip("#＃ ")]
-    if len(hashtags) > settings.max_hashtags:
-        raise ApiError(
-            "validation_error",
-            f"{field}.hashtags: {len(hashtags)} hashtags exceeds the limit of {settings.max_hashtags}",
-        )
+    check_hashtags(len(hashtags), f"{field}.hashtags", settings)
     mentions = item.mentions if item.mentions is not None else extract_mentions(text or "")
     return Tweet(
         id=str(item.id),

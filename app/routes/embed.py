@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Request
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
+from app.body import json_body, json_request_body, parse_json, validate_body
 from app.deps import ServiceDep, SettingsDep
-from app.errors import ApiError, describe_validation
+from app.errors import ApiError
 from app.routes import COMMON_ERRORS, error_responses
 from app.schemas import (
     EmbedRequest,
@@ -25,7 +24,7 @@ from app.schemas import (
     OpenAIEmbeddingResponse,
     OpenAIUsage,
 )
-from app.tweets import TweetInput, check_batch, decode_request_items, field_names
+from app.tweets import TweetInput, check_batch, check_hashtags, decode_request_items, field_names
 from model.record import Tweet
 from model.tokenizer import extract_hashtags, extract_mentions, tokenize
 
@@ -34,35 +33,29 @@ router = APIRouter(tags=["embeddings"])
 UPLOAD_PREFIX = "image_"
 _UPLOAD_MARK = "<multipart upload>"
 
-EMBED_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/EmbedRequest"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["request"],
-                    "properties": {
-                        "request": {"type": "string", "description": "The EmbedRequest as a JSON string."},
-                        "image_0": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "Image of tweets[0]; image_1 for tweets[1], and so on.",
-                        },
+EMBED_BODY: dict[str, Any] = json_request_body(
+    EmbedRequest,
+    **{
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["request"],
+                "properties": {
+                    "request": {
+                        "type": "string",
+                        "description": "The EmbedRequest as a JSON string.",
+                        "contentMediaType": "application/json",
+                    },
+                    "image_0": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "Image of tweets[0]; image_1 for tweets[1], and so on.",
                     },
                 },
             },
         },
     },
-}
-
-
-def _parse_json(raw: bytes | str, what: str) -> Any:
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ApiError("malformed_json", f"{what} is not valid JSON: {exc}") from None
+)
 
 
 async def _read_embed_request(
@@ -79,7 +72,7 @@ async def _read_embed_request(
             raise ApiError(
                 "validation_error", "request: multipart field 'request' (the JSON request) is required"
             )
-        obj = _parse_json(raw, "multipart field 'request'")
+        obj = parse_json(raw, "multipart field 'request'")
         uploads = {}
         for key, value in form.multi_items():
             if key == "request":
@@ -101,11 +94,8 @@ async def _read_embed_request(
                 if not entry.get("text") and not entry.get("image_base64"):
                     entry["image_base64"] = _UPLOAD_MARK
     else:
-        obj = _parse_json(await request.body(), "request body")
-    try:
-        return EmbedRequest.model_validate(obj), uploads
-    except ValidationError as exc:
-        raise ApiError("validation_error", describe_validation([dict(e) for e in exc.errors()])) from None
+        obj = parse_json(await request.body(), "request body")
+    return validate_body(EmbedRequest, obj), uploads
 
 
 def embed_result(
@@ -175,11 +165,14 @@ async def embed(request: Request, service: ServiceDep, settings: SettingsDep) ->
 @router.post(
     "/v1/embeddings",
     response_model=OpenAIEmbeddingResponse,
+    openapi_extra=json_request_body(OpenAIEmbeddingRequest),
     responses=error_responses(*COMMON_ERRORS),
     summary="OpenAI-compatible embeddings of texts (each text embedded as a text-only tweet)",
 )
 async def openai_embeddings(
-    body: OpenAIEmbeddingRequest, service: ServiceDep, settings: SettingsDep
+    body: Annotated[OpenAIEmbeddingRequest, Depends(json_body(OpenAIEmbeddingRequest))],
+    service: ServiceDep,
+    settings: SettingsDep,
 ) -> OpenAIEmbeddingResponse:
     texts = [body.input] if isinstance(body.input, str) else list(body.input)
     if not texts:
@@ -190,13 +183,12 @@ async def openai_embeddings(
         raise ApiError("validation_error", f"dimensions: this model has {backend.dim}, not {body.dimensions}")
     inputs = []
     for i, text in enumerate(texts):
-        if not text.strip():
-            raise ApiError("validation_error", f"input[{i}]: is empty")
         if len(text) > settings.max_text_chars:
             raise ApiError(
                 "validation_error", f"input[{i}]: {len(text)} characters exceeds {settings.max_text_chars}"
             )
-        tags = extract_hashtags(text)[: settings.max_hashtags]
+        tags = extract_hashtags(text)
+        check_hashtags(len(tags), f"input[{i}]", settings)
         inputs.append(
             TweetInput(
                 Tweet(id=str(i), text=text, hashtags=tuple(tags), mentions=tuple(extract_mentions(text)))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from app.backend import EmbeddingResult
+from app.body import json_body, json_request_body
 from app.deps import ServiceDep, SettingsDep
 from app.routes import COMMON_ERRORS, error_responses
 from app.schemas import (
@@ -29,6 +32,10 @@ from app.tweets import TweetInput, check_batch, check_k, decode_request_items, f
 
 router = APIRouter(tags=["heads"])
 
+HashtagBody = Annotated[HashtagRequest, Depends(json_body(HashtagRequest))]
+LocationBody = Annotated[LocationRequest, Depends(json_body(LocationRequest))]
+SearchBody = Annotated[SearchRequest, Depends(json_body(SearchRequest))]
+
 
 async def _embed_request(
     body: TweetsIn, service: EmbeddingService, settings: Settings
@@ -43,11 +50,14 @@ async def _embed_request(
 @router.post(
     "/recommend-hashtags",
     response_model=HashtagResponse,
+    openapi_extra=json_request_body(HashtagRequest),
     responses=error_responses(*COMMON_ERRORS),
     summary="Top-k hashtags for each tweet",
 )
 async def recommend_hashtags(
-    body: HashtagRequest, service: ServiceDep, settings: SettingsDep
+    body: HashtagBody,
+    service: ServiceDep,
+    settings: SettingsDep,
 ) -> HashtagResponse:
     check_k(body.k, settings)
     backend = service.require_head("hashtags")
@@ -65,11 +75,14 @@ async def recommend_hashtags(
 @router.post(
     "/predict-location",
     response_model=LocationResponse,
+    openapi_extra=json_request_body(LocationRequest),
     responses=error_responses(*COMMON_ERRORS),
     summary="Top-k places for each tweet (user_location is the author's profile location)",
 )
 async def predict_location(
-    body: LocationRequest, service: ServiceDep, settings: SettingsDep
+    body: LocationBody,
+    service: ServiceDep,
+    settings: SettingsDep,
 ) -> LocationResponse:
     check_k(body.k, settings)
     backend = service.require_head("location")
@@ -121,18 +134,28 @@ async def _search(
 @router.post(
     "/search/images",
     response_model=SearchResponse,
+    openapi_extra=json_request_body(SearchRequest),
     responses=error_responses(*COMMON_ERRORS),
     summary="Training-set images nearest to each tweet (best over the tweet's components)",
 )
-async def search_images(body: SearchRequest, service: ServiceDep, settings: SettingsDep) -> SearchResponse:
+async def search_images(
+    body: SearchBody,
+    service: ServiceDep,
+    settings: SettingsDep,
+) -> SearchResponse:
     return await _search("image", body, service, settings)
 
 
 @router.post(
     "/search/texts",
     response_model=SearchResponse,
+    openapi_extra=json_request_body(SearchRequest),
     responses=error_responses(*COMMON_ERRORS),
     summary="Training-set texts nearest to each tweet (best over the tweet's components)",
 )
-async def search_texts(body: SearchRequest, service: ServiceDep, settings: SettingsDep) -> SearchResponse:
+async def search_texts(
+    body: SearchBody,
+    service: ServiceDep,
+    settings: SettingsDep,
+) -> SearchResponse:
     return await _search("text", body, service, settings)

@@ -13,13 +13,20 @@ from app.schemas import InfoResponse, StatusResponse
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/health", response_model=StatusResponse, summary="Liveness: the process answers")
+# HEAD answers as GET does; the server sends no body (load balancers and `curl -I` probe with it).
+@router.api_route(
+    "/health",
+    methods=["GET", "HEAD"],
+    response_model=StatusResponse,
+    summary="Liveness: the process answers",
+)
 async def health() -> StatusResponse:
     return StatusResponse(status="ok")
 
 
-@router.get(
+@router.api_route(
     "/ready",
+    methods=["GET", "HEAD"],
     response_model=StatusResponse,
     responses={503: {"model": StatusResponse}},
     summary="Readiness: 503 until the checkpoint and heads are loaded, and if the model process dies",

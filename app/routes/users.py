@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
+from app.body import json_body, json_request_body
 from app.deps import ServiceDep, SettingsDep
 from app.errors import ApiError
 from app.routes import COMMON_ERRORS, error_responses
@@ -56,11 +57,15 @@ async def bot_score(
     "/users/{user}/tweets",
     status_code=201,
     response_model=StoreResponse,
+    openapi_extra=json_request_body(StoreRequest),
     responses=error_responses(*COMMON_ERRORS),
     summary="Store tweets as the user's recent tweets (embedded for /bot-score, nothing returned)",
 )
 async def store_tweets(
-    user: UserId, body: StoreRequest, service: ServiceDep, settings: SettingsDep
+    user: UserId,
+    body: Annotated[StoreRequest, Depends(json_body(StoreRequest))],
+    service: ServiceDep,
+    settings: SettingsDep,
 ) -> StoreResponse:
     check_batch(len(body.tweets), settings)
     service.require_backend()
