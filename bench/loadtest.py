@@ -358,6 +358,82 @@ def sigterm(ckpt: Path, workload: Workload, logs: Path, concurrency: int = 16) -
     )
 
 
+def slow_clients(
+    ckpt: Path, workload: Workload, cap: float, logs: Path, stalled: int = 200, seconds: float = 15.0
+) -> Scenario:
+    """``stalled`` connections that send headers and one byte of body and then nothing (reopened as
+    the server times them out), beside normal traffic at half of capacity: normal requests all 2xx
+    with a bounded p99, stalled ones answered 408. Shows itself, so the run needs one line for it."""
+    import selectors
+    import socket
+    import threading
+
+    head = (
+        b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    port = free_port()
+    timed_out = {"408": 0, "other": 0, "opened": 0}
+    stop = threading.Event()
+
+    def hold(selector: selectors.BaseSelector) -> None:
+        def open_one() -> None:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(head)
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+            timed_out["opened"] += 1
+
+        for _ in range(stalled):
+            open_one()
+        while not stop.is_set():
+            for key, _ in selector.select(timeout=0.2):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    answer = sock.recv(64)
+                except OSError:
+                    answer = b""
+                timed_out["408" if answer.startswith(b"HTTP/1.1 408") else "other"] += 1
+                selector.unregister(sock)
+                sock.close()
+                if not stop.is_set():
+                    open_one()
+        for key in list(selector.get_map().values()):
+            selector.unregister(key.fileobj)
+            key.fileobj.close()  # type: ignore[union-attr]
+
+    rate = 0.5 * cap
+    echo(f"slow clients: {stalled} stalled uploads beside {rate:.0f} req/s for {seconds:.0f} s")
+    with ServerProcess(service_argv(ckpt, port), port, logs / "loadtest-slow.log", env=NO_CACHE) as server:
+        selector = selectors.DefaultSelector()
+        holder = threading.Thread(target=hold, args=(selector,), daemon=True)
+        holder.start()
+        time.sleep(1.0)  # every stalled request is waiting for its body before the traffic starts
+        r = arrivals(server.base_url, workload.request, rate, seconds)
+        stop.set()
+        holder.join(timeout=10)
+    p99 = r.latency_quantile(0.99)
+    bound = 1.0
+    checks = {
+        "normal traffic all 2xx": len(r.ok) == len(r.outcomes) > 0 and r.not_sent == 0,
+        "normal p99 bounded": p99 <= bound,
+        "stalled uploads answered 408": timed_out["408"] > 0 and timed_out["other"] == 0,
+    }
+    failed = [k for k, v in checks.items() if not v]
+    scenario = Scenario(
+        "stalled uploads beside normal traffic",
+        f"{stalled} connections stalled mid-body: normal requests all 2xx, p99 <= {ms(bound)}; "
+        "the stalled ones get 408",
+        f"{len(r.outcomes)} normal requests ({counts(r)}), not sent {r.not_sent}; "
+        f"p50 {ms(r.latency_quantile(0.5))}, p99 {ms(p99)}; stalled connections opened "
+        f"{timed_out['opened']}, answered 408 {timed_out['408']}, otherwise {timed_out['other']}"
+        + (f"; failed: {', '.join(failed)}" if failed else ""),
+        not failed,
+    )
+    scenario.show()
+    return scenario
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.serving import set_threads
 
@@ -400,6 +476,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     s = sigterm(ckpt, workload, logs)
     s.show()
     scenarios.append(s)
+    scenarios.append(slow_clients(ckpt, workload, cap, logs))
     from bench.serving import machine
 
     return {
