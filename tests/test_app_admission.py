@@ -1,5 +1,7 @@
 """Admission control: past TWEETEMBED_MAX_INFLIGHT_REQUESTS, model endpoints answer 429 at once,
-before reading the body, while the accepted requests go on and the service recovers right after."""
+before the app parses the body, while the accepted requests go on and the service recovers right
+after. (In the service the body reader runs first, so that slow uploads hold no permit:
+tests/test_app_slow_clients.py.)"""
 
 from __future__ import annotations
 
