@@ -168,3 +168,56 @@ def test_uvicorn_limits_come_from_settings() -> None:
         "timeout_keep_alive": 2,
         "h11_max_incomplete_event_size": 8192,
     }
+
+
+@pytest.mark.asyncio
+async def test_past_the_reading_bound_a_new_upload_gets_429_and_a_timeout_frees_its_place() -> None:
+    import asyncio
+
+    from starlette.types import Message, Receive, Scope, Send
+
+    from app.middleware import BodyLimitMiddleware
+
+    reached: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        reached.append(message["body"])
+
+    reader = BodyLimitMiddleware(
+        app, max_bytes=1024, multipart_paths=frozenset(), read_timeout_s=0.3, max_reading=1
+    )
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/embed",
+        "headers": [(b"content-type", b"application/json")],
+    }
+
+    async def never() -> Message:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def whole() -> Message:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    def collector() -> tuple[list[Message], Send]:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        return sent, send
+
+    stalled_sent, stalled_send = collector()
+    stalled = asyncio.create_task(reader(dict(scope), never, stalled_send))
+    await asyncio.sleep(0.05)
+    assert reader.reading == 1
+    refused_sent, refused_send = collector()
+    await reader(dict(scope), whole, refused_send)
+    assert refused_sent[0]["status"] == 429 and b'"queue_full"' in refused_sent[1]["body"]
+    await stalled  # the read timeout answers it
+    assert stalled_sent[0]["status"] == 408 and reader.reading == 0
+    _, ok_send = collector()
+    await reader(dict(scope), whole, ok_send)
+    assert reached == [b"{}"]
