@@ -176,10 +176,33 @@ def _model_process(pid: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, int]]:
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from app_fixtures import train_tiny_checkpoint
 
     ckpt, _ = train_tiny_checkpoint(tmp_path_factory.mktemp("images_rss"))
+    return ckpt
+
+
+@pytest.mark.slow
+def test_embedder_takes_encoder_sized_arrays_as_it_takes_images(checkpoint: Path) -> None:
+    from model.embedder import TweetEmbedder
+    from model.record import Tweet
+
+    embedder = TweetEmbedder.load(checkpoint, device="cpu")
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (50, 70, 3), dtype=np.uint8))
+    tweets = [Tweet(id="1", text="a picture"), Tweet(id="2", text=None, hashtags=("x",))]
+    pixels = encoder_pixels(image, embedder.config)  # small enough that nothing is reduced first
+    from_array = embedder.embed(tweets, [pixels, None])
+    from_image = embedder.embed(tweets, [image, None])
+    assert from_array.present["image"].tolist() == [True, False]
+    assert np.allclose(from_array.components["image"], from_image.components["image"], atol=1e-5)
+    with pytest.raises(ValueError, match="this checkpoint takes uint8"):
+        embedder.embed(tweets[:1], [np.zeros((8, 8, 3), np.uint8)])
+
+
+@pytest.fixture(scope="module")
+def served(checkpoint: Path) -> Iterator[tuple[str, int, int]]:
+    ckpt = checkpoint
     port = _free_port()
     env = {
         **os.environ,
