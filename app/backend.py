@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image
 
 from model.record import Tweet
 
@@ -93,8 +92,9 @@ class Backend(Protocol):
     dim: int
     checkpoint_digest: str  # sha256 of manifest.json: the checkpoint's identity in cache keys
 
-    def embed(self, tweets: Sequence[Tweet], images: Sequence[Image.Image | None]) -> EmbeddingResult:
-        """Every component of every tweet in one forward pass; images[i] stands for tweets[i]'s image."""
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingResult:
+        """Every component of every tweet in one forward pass; images[i] stands for tweets[i]'s image:
+        uint8 (S, S, 3) pixels at the image encoder's input size (app/images.py decodes to it)."""
         ...
 
     def heads_available(self) -> dict[str, bool]:

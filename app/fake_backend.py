@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from app.backend import HEAD_NAMES, EmbeddingResult, PlaceGuessOut, average_of
 from model.record import COMPONENTS, Tweet
@@ -91,11 +90,12 @@ class FakeBackend:
         tokens = tokenize(text) or ["<unk>"]
         return _normalised(np.sum([_unit(f"word:{t}", self.dim) for t in tokens], axis=0))
 
-    def _component(self, tweet: Tweet, image: Image.Image | None, component: str) -> np.ndarray | None:
+    def _component(self, tweet: Tweet, image: np.ndarray | None, component: str) -> np.ndarray | None:
         if component == "text" and tweet.text:
             return self._text_vector(tweet.text)
         if component == "image" and image is not None:
-            return _unit("image:" + hashlib.sha256(image.tobytes()).hexdigest(), self.dim)
+            digest = hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+            return _unit(f"image:{digest}", self.dim)
         if component == "hashtags" and tweet.hashtags:
             return _normalised(np.sum([_unit(f"tag:{h.lower()}", self.dim) for h in tweet.hashtags], axis=0))
         if component == "location" and tweet.place_id in FAKE_PLACES:
@@ -105,7 +105,7 @@ class FakeBackend:
             return _unit(f"user:{tweet.user_id}", self.dim)
         return None
 
-    def embed(self, tweets: Sequence[Tweet], images: Sequence[Image.Image | None]) -> EmbeddingResult:
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingResult:
         with self._lock:
             self.batch_sizes.append(len(tweets))
         if self.delay_s:

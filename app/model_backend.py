@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from app.backend import HEAD_NAMES, EmbeddingResult, PlaceGuessOut
 from model.record import Tweet
@@ -113,7 +112,7 @@ class ModelBackend:
 
         return EmbeddingBatch(components=batch.components, present=batch.present, average=batch.average)
 
-    def embed(self, tweets: Sequence[Tweet], images: Sequence[Image.Image | None]) -> EmbeddingResult:
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingResult:
         out = self.embedder.embed(list(tweets), list(images))
         return EmbeddingResult(
             components={c: np.asarray(v, np.float32) for c, v in out.components.items()},

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from app.backend import BackendUnavailableError
 from model.config import ModelConfig
@@ -158,7 +157,7 @@ class RemoteEmbedder:
             raise ModelProcessError(f"model process: {value}")
         return value
 
-    def embed(self, tweets: Sequence[Tweet], images: Sequence[Image.Image | None]) -> EmbeddingBatch:
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingBatch:
         components, present, average = self._call("embed", list(tweets), list(images))
         return EmbeddingBatch(components=components, present=present, average=average)
 
@@ -227,7 +226,7 @@ class ModelProcessPool:
         finally:
             self._idle.put(member)
 
-    def embed(self, tweets: Sequence[Tweet], images: Sequence[Image.Image | None]) -> EmbeddingBatch:
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingBatch:
         result: EmbeddingBatch = self._run("embed", tweets, images)
         return result
 

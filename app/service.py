@@ -190,7 +190,7 @@ class EmbeddingService:
     def _forward(self, items: list[TweetInput]) -> list[EmbeddingRow]:
         backend = self.require_backend()
         result = backend.embed(
-            [it.tweet for it in items], [it.image.image if it.image else None for it in items]
+            [it.tweet for it in items], [it.image.pixels if it.image else None for it in items]
         )
         return [result.row(i) for i in range(len(items))]
 

@@ -13,6 +13,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Device = Literal["auto", "cpu", "cuda"]
+# Pillow refuses an image over twice its MAX_IMAGE_PIXELS (89,478,485 unless changed) in Image.open.
+PIL_PIXEL_LIMIT = 2 * 89_478_485
 
 
 def default_torch_threads() -> int:
@@ -113,7 +115,15 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         25_000_000,
         ge=1,
-        description="Largest image (width x height), checked from the header before decoding.",
+        le=PIL_PIXEL_LIMIT,
+        description="Largest image (width x height), checked from the header before decoding "
+        "(at most Pillow's own limit, which refuses larger images whatever this says).",
+    )
+    max_request_image_pixels: int = Field(
+        100_000_000,
+        ge=1,
+        description="Most pixels decoded for one request, all its images together, checked from the "
+        "headers before any is decoded (a JPEG counts at the reduced scale it decodes at).",
     )
     max_k: int = Field(100, ge=1, description="Largest k for top-k endpoints.")
     body_read_timeout_s: float = Field(

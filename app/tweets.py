@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from app.errors import ApiError
-from app.images import DecodedImage, decode_base64, decode_image
+from app.images import DecodedImage, decode_base64, decode_images, encoder_config
 from app.schemas import TweetIn
 from app.settings import Settings
 from model.record import Tweet
@@ -83,22 +83,19 @@ def decode_items(
     uploads: dict[int, bytes] | None = None,
     user_id: str | None = None,
 ) -> list[TweetInput]:
-    """Records and decoded images for a request's tweets. CPU-bound: call it from a worker thread."""
-    out = []
+    """Records and decoded images for a request's tweets. CPU-bound: call it from a worker thread.
+    Images are decoded at the checkpoint's image-encoder size, after all of them are checked."""
+    tweets = [to_tweet(item, field, settings, user_id) for item, field in zip(items, fields, strict=True)]
+    raws: dict[int, tuple[str, bytes]] = {}
     for i, (item, field) in enumerate(zip(items, fields, strict=True)):
-        tweet = to_tweet(item, field, settings, user_id)
-        image = None
         if uploads is not None and i in uploads:
-            image = decode_image(
-                uploads[i], f"image_{i}", settings.max_image_bytes, settings.max_image_pixels
-            )
+            raws[i] = (f"image_{i}", uploads[i])
         elif item.image_base64:
-            raw = decode_base64(item.image_base64, f"{field}.image_base64", settings.max_image_bytes)
-            image = decode_image(
-                raw, f"{field}.image_base64", settings.max_image_bytes, settings.max_image_pixels
-            )
-        out.append(TweetInput(tweet, image))
-    return out
+            name = f"{field}.image_base64"
+            raws[i] = (name, decode_base64(item.image_base64, name, settings.max_image_bytes))
+    config = encoder_config(None if settings.fake_backend else settings.checkpoint)
+    decoded = dict(zip(raws, decode_images(list(raws.values()), settings, config), strict=True))
+    return [TweetInput(tweet, decoded.get(i)) for i, tweet in enumerate(tweets)]
 
 
 async def decode_request_items(

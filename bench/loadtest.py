@@ -2,6 +2,7 @@
 Each prints PASS/FAIL against its conditions with its figures; every loop is bounded in time and count.
 
     python -m bench.loadtest [--quick] [--steady-s 60] [--overload-s 30] [--out docs/BENCHMARKS.md]
+    python -m bench.loadtest --only redis-restart [--work-small WORK --ckpt-small CKPT]
 """
 
 from __future__ import annotations
@@ -304,6 +305,106 @@ def redis_outage(
     )
 
 
+def redis_restart(ckpt: Path, workload: Workload, base: Path, logs: Path, concurrency: int = 8) -> Scenario:
+    """Redis, started from the project's configuration (deploy/redis.conf), stopped with SIGTERM and
+    started again on the same directory while tweets are stored beside /embed traffic."""
+    import shutil
+
+    from bench.redis_proc import PROJECT_CONFIG, RedisProcess
+
+    workdir = base / "redis-restart"
+    shutil.rmtree(workdir, ignore_errors=True)  # the check counts this run's tweets only
+    redis = RedisProcess(workdir, free_port(), config=PROJECT_CONFIG)
+    redis.start()
+    port = free_port()
+    server = ServerProcess(
+        service_argv(ckpt, port),
+        port,
+        logs / "loadtest-redis-restart.log",
+        env={"TWEETEMBED_REDIS_URL": redis.url},
+    )
+    server.start()
+    before, after = 5.0, 6.0
+    n_users = 40
+    bodies = [json.loads(b)["tweet"] for b in workload.bodies]
+    acked: set[int] = set()
+    events: dict[str, float] = {}
+
+    def store_request(i: int) -> Request:
+        tweet = {**bodies[i % len(bodies)], "id": f"rr-{i}"}
+        tweet.pop("user_id", None)
+        return Request(f"/users/rr-user-{i % n_users}/tweets", json.dumps({"tweets": [tweet]}).encode())
+
+    async def go() -> tuple[RunResult, RunResult]:
+        async with loadgen.make_client(server.base_url, 2 * concurrency, 10) as client:
+            loop = asyncio.get_running_loop()
+            t0 = time.perf_counter()
+            store = RunResult()
+
+            async def restart() -> None:
+                await asyncio.sleep(before)
+                events["down"] = time.perf_counter() - t0
+                await loop.run_in_executor(None, redis.terminate)
+                await loop.run_in_executor(None, redis.start)
+                events["up"] = time.perf_counter() - t0
+
+            async def storer(worker: int) -> None:
+                # Closed loop: each worker stores its next tweet when the last one is answered.
+                for k in range(worker, 10**9, concurrency):
+                    started = time.perf_counter()
+                    if started - t0 >= before + after and "up" in events:
+                        return
+                    status = await client.send(store_request(k))
+                    if status == 201:
+                        acked.add(k)
+                    store.outcomes.append(Outcome(started - t0, time.perf_counter() - started, status))
+                    if status != 201:
+                        await asyncio.sleep(0.05)  # Redis is down: do not spin on 503s
+
+            embed_task = asyncio.create_task(
+                closed_loop(client, workload.request, concurrency, 10**9, before + after + 2)
+            )
+            await asyncio.gather(restart(), *(storer(w) for w in range(concurrency)))
+            store.duration_s = time.perf_counter() - t0
+            return await embed_task, store
+
+    echo(
+        f"redis restart: {concurrency} storing and {concurrency} embedding clients, "
+        f"SIGTERM to Redis at {before:.0f} s"
+    )
+    try:
+        embed_r, store_r = asyncio.run(go())
+        found: set[str] = set()
+        for u in range(n_users):
+            for raw in redis.lrange(f"tweetembed:recent:rr-user-{u}"):
+                found.add(str(json.loads(raw)["record"]["id"]))
+        missing = sum(1 for k in acked if f"rr-{k}" not in found)
+    finally:
+        server.stop()
+        redis.stop()
+    down, up = events.get("down", before), events.get("up", before)
+    after_r = store_r.window(up + 1.0, store_r.duration_s)
+    checks = {
+        "/embed: no 5xx, timeouts or connection errors": embed_r.errors == 0,
+        "store: only 201, or 503 while Redis restarts": all(
+            o.status == 201 or (o.status == 503 and down - 0.5 <= o.start_s <= up + 1.0)
+            for o in store_r.outcomes
+        ),
+        "store: 201 after the restart": len(after_r.outcomes) > 0
+        and len(after_r.ok) == len(after_r.outcomes),
+        "no acknowledged tweet lost": missing == 0 and len(acked) > 0,
+    }
+    failed = [k for k, v in checks.items() if not v]
+    return Scenario(
+        "Redis restarted (SIGTERM) under load",
+        "every acknowledged tweet still stored after the restart; store 201 after it; no 5xx on /embed",
+        f"Redis down {up - down:.1f} s; store {len(store_r.outcomes)} ({counts(store_r)}), acknowledged "
+        f"{len(acked)}, lost {missing}; /embed {len(embed_r.outcomes)} ({counts(embed_r)}), "
+        f"p99 {ms(embed_r.latency_quantile(0.99))}" + (f"; failed: {', '.join(failed)}" if failed else ""),
+        not failed,
+    )
+
+
 def sigterm(ckpt: Path, workload: Workload, logs: Path, concurrency: int = 16) -> Scenario:
     """SIGTERM 3 s into a closed-loop run: requests sent before it complete (2xx), then exit 0."""
     port = free_port()
@@ -434,6 +535,24 @@ def slow_clients(
     return scenario
 
 
+# Scenarios that need no capacity figure, each runnable alone with --only.
+STANDALONE: dict[str, Callable[[Path, Workload, Path, Path], Scenario]] = {"redis-restart": redis_restart}
+
+
+def run_only(args: argparse.Namespace) -> dict[str, Any]:
+    """One STANDALONE scenario; with --work-small and --ckpt-small given, nothing is built."""
+    base = Path(args.dir)
+    work, ckpt = args.work_small, args.ckpt_small
+    if work is None or ckpt is None:
+        art = ensure(
+            base, world=args.world, work_small=work, work_paper=args.work_paper, ckpt_small=ckpt, echo=echo
+        )
+        work, ckpt = art.work_small, art.ckpt_small
+    s = STANDALONE[args.only](ckpt, load_workload(work, "text"), base, base / "logs")
+    s.show()
+    return {"command": args.command, "scenarios": [vars(s)], "passed": s.passed}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.serving import set_threads
 
@@ -473,6 +592,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         s = redis_outage(ckpt, load_workload(art.work_small, "text"), cap, base, args.redis_down_s, logs)
         s.show()
         scenarios.append(s)
+    if not args.skip_redis:
+        scenarios.append(redis_restart(ckpt, load_workload(art.work_small, "text"), base, logs))
+        scenarios[-1].show()
     s = sigterm(ckpt, workload, logs)
     s.show()
     scenarios.append(s)
@@ -507,6 +629,9 @@ def main() -> None:
     parser.add_argument("--skip-redis", action="store_true", help="Leave out the Redis scenario.")
     parser.add_argument("--quick", action="store_true", help="Smoke run: short phases.")
     parser.add_argument(
+        "--only", choices=sorted(STANDALONE), default=None, help="Run this scenario alone (docs untouched)."
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="torch threads of the service (default: torch's)."
     )
     parser.add_argument("--world", type=Path, default=None)
@@ -518,6 +643,10 @@ def main() -> None:
         args.capacity_s, args.steady_s, args.overload_s, args.redis_down_s = 3.0, 8.0, 6.0, 4.0
         args.step_s = 2.0
     args.command = "python -m bench.loadtest " + shlex.join(sys.argv[1:])
+    if args.only:
+        only = run_only(args)
+        echo(f"{args.only}: {'PASS' if only['passed'] else 'FAIL'}")
+        sys.exit(0 if only["passed"] else 1)
     results = run(args)
     Path(args.dir, "loadtest.json").write_text(json.dumps(results, indent=2, default=str))
     report.write_benchmarks(Path(args.out), loadtest=results, bench_json=Path(args.dir) / "bench.json")

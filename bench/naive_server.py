@@ -36,7 +36,7 @@ def create_naive_app(checkpoint: Path) -> FastAPI:
         items = body.items()
         inputs = decode_items(items, field_names(len(items), body.tweet is not None), settings)
         out = embedder.embed(
-            [it.tweet for it in inputs], [it.image.image if it.image else None for it in inputs]
+            [it.tweet for it in inputs], [it.image.pixels if it.image else None for it in inputs]
         )
         return EmbedResponse(
             model=embedder.checkpoint_digest,

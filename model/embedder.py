@@ -16,7 +16,15 @@ from PIL import Image
 from model import checkpoint as ck
 from model.config import ModelConfig
 from model.embedding_batch import EmbeddingBatch
-from model.featurize import Featurizer, TweetFeatures, image_pixels, open_image, pad_tokens
+from model.featurize import (
+    Featurizer,
+    TweetFeatures,
+    image_pixels,
+    normalise_pixels,
+    open_image,
+    pad_tokens,
+)
+from model.image_input import check_encoder_pixels
 from model.joint import JointEmbeddingModel
 from model.places import PlaceEncodings
 from model.record import Tweet
@@ -89,8 +97,9 @@ class TweetEmbedder:
 
     @torch.no_grad()
     def embed(self, tweets: Sequence[Tweet],
-              images: Sequence[Image.Image | None] | None = None) -> EmbeddingBatch:
-        """Embed tweets; ``images[i]``, when given and not None, overrides ``tweets[i].image``."""
+              images: Sequence[Image.Image | np.ndarray | None] | None = None) -> EmbeddingBatch:
+        """Embed tweets; ``images[i]``, when given and not None, overrides ``tweets[i].image``: a PIL
+        image, or uint8 (S, S, 3) pixels already at the encoder's size (model.image_input)."""
         if images is not None and len(images) != len(tweets):
             raise ValueError(f"{len(images)} images for {len(tweets)} tweets")
         parts = []
@@ -139,9 +148,15 @@ class TweetEmbedder:
             return torch.autocast(device_type="cuda", dtype=torch.float16)
         return contextlib.nullcontext()
 
-    def _image_input(self, tweet: Tweet, override: Image.Image | None) -> np.ndarray | torch.Tensor | None:
+    def _image_input(self, tweet: Tweet,
+                     override: Image.Image | np.ndarray | None) -> np.ndarray | torch.Tensor | None:
         if "image" not in self.config.components:
             return None
+        if isinstance(override, np.ndarray):
+            pixels = check_encoder_pixels(override, self.config)  # (3, S, S) uint8
+            if self._resnet_transform is not None:  # normalised as the transform would have
+                return normalise_pixels(torch.from_numpy(pixels)[None])[0]
+            return pixels
         image = open_image(override if override is not None else tweet.image)
         if image is None:
             return None
@@ -150,7 +165,7 @@ class TweetEmbedder:
         return image_pixels(image, self.config.image_size)  # (3, H, W) uint8
 
     def _embed_chunk(self, tweets: Sequence[Tweet],
-                     images: Sequence[Image.Image | None] | None) -> EmbeddingBatch:
+                     images: Sequence[Image.Image | np.ndarray | None] | None) -> EmbeddingBatch:
         feats: list[TweetFeatures] = [
             self.featurizer.features(t, self._image_input(t, images[i] if images is not None else None))
             for i, t in enumerate(tweets)
