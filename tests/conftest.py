@@ -58,7 +58,7 @@ def e2e_pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "--out",
         paths["ckpt"],
         "--threads",
-        2,
+        1,
         "--max-val",
         200,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,10 +13,14 @@ E2E_TWEETS = 2000  # the synthetic world of the suite's end-to-end pipeline (tes
 
 
 def run_cli(*args: str | Path) -> str:
-    """``tweetembed ARGS`` in a child process, from the checkout; its stdout, or a failure with its tail."""
+    """``tweetembed ARGS`` in a child process, from the checkout; its stdout, or a failure with its tail.
+
+    torch gets one thread: on a 2-core machine whose cores are busy, its default of one thread per
+    core waits on itself and a step takes several times longer."""
     result = subprocess.run(
         [sys.executable, "-m", "training.cli", *map(str, args)],
         cwd=ROOT,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,
         timeout=900,

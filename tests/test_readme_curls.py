@@ -139,7 +139,7 @@ def served(tiny_checkpoint: Path) -> Iterator[str]:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600  # a busy 2-core machine loads slowly
         while True:
             if process.poll() is not None:
                 stderr = process.stderr.read() if process.stderr else ""

@@ -6,6 +6,7 @@ when running the same commands by hand (they are echoed first).
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -15,10 +16,12 @@ from typing import Annotated
 import typer
 
 
-def _run(args: list[str]) -> None:
+def _run(args: list[str], threads: int | None = None) -> None:
     cmd = [sys.executable, "-m", "training.cli", *args]
     typer.secho("$ tweetembed " + shlex.join(args), fg=typer.colors.CYAN, err=True)
-    result = subprocess.run(cmd, check=False)
+    # torch's default thread count for the steps without a --threads option (build-heads).
+    env = os.environ | {"OMP_NUM_THREADS": str(threads)} if threads else None
+    result = subprocess.run(cmd, check=False, env=env)
     if result.returncode != 0:
         typer.secho(
             f"step failed (exit {result.returncode}): tweetembed {shlex.join(args)}", fg="red", err=True
@@ -40,8 +43,8 @@ def demo(
     threads: Annotated[
         int,
         typer.Option(
-            help="torch CPU threads for training: 1 by default, because on a machine whose cores are "
-            "busy torch's one thread per core waits on itself."
+            help="torch CPU threads for training and build-heads: 1 by default, because on a machine "
+            "whose cores are busy torch's one thread per core waits on itself."
         ),
     ] = 1,
     host: Annotated[str, typer.Option(help="Address the service binds to.")] = "127.0.0.1",
@@ -77,7 +80,7 @@ def demo(
     if (ckpt / "heads").is_dir():
         typer.echo(f"heads: {ckpt / 'heads'} exist, skipped")
     else:
-        _run(["build-heads", str(ckpt), str(world)])
+        _run(["build-heads", str(ckpt), str(world)], threads)
     if serve:
         typer.echo(f"serving on http://{host}:{port}  (OpenAPI at /docs; Ctrl-C stops)")
         _run(["serve", str(ckpt), "--host", host, "--port", str(port)])
