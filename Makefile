@@ -1,15 +1,17 @@
 # The whole set-up on a fresh machine: `make demo` and `make test`.
+# demo: a 4k-tweet world and 3 epochs, so that it serves within minutes (`make eval` keeps its own sizes).
 SHELL := /bin/bash
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
-DEMO_TWEETS ?= 20000
+DEMO_TWEETS ?= 4000
+DEMO_EPOCHS ?= 3
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install lint typecheck test test-fast demo eval bench loadtest redis-server clean help
+.PHONY: install lint docs test test-fast demo eval bench loadtest redis-server clean help
 
 help:
 	@echo "make demo      venv + install, synthesise a world, train, build heads, serve on :$(PORT)"
@@ -17,6 +19,8 @@ help:
 	@echo "make test-fast the suite without the slow end-to-end tests"
 	@echo "make eval      evaluation report for the default synthetic world (docs/)"
 	@echo "make bench     benchmarks -> docs/BENCHMARKS.md"
+	@echo "make lint      ruff check, ruff format --check, mypy"
+	@echo "make docs      the settings and error tables of docs/SERVICE.md, from the code"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,9 +35,17 @@ redis-server:
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
 
+LINTED := app model training tests bench scripts
+
 lint: install
-	$(BIN)/ruff check app model training tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
+	$(BIN)/python scripts/gen_docs_tables.py --check
+
+# The settings and error tables of docs/SERVICE.md, generated from app/settings.py and app/errors.py.
+docs: install
+	$(BIN)/python scripts/gen_docs_tables.py
 
 test: install redis-server lint
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -42,7 +54,7 @@ test-fast: install redis-server
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: install
-	$(BIN)/tweetembed demo --dir $(DEMO_DIR) --tweets $(DEMO_TWEETS) --port $(PORT)
+	$(BIN)/tweetembed demo --dir $(DEMO_DIR) --tweets $(DEMO_TWEETS) --epochs $(DEMO_EPOCHS) --port $(PORT)
 
 # The evaluation report of the default synthetic world (20k tweets, seed 0, small preset) into docs/evaluation/.
 eval: install

@@ -1,7 +1,7 @@
 """`tweetembed serve`: run the HTTP service under uvicorn.
 
 Command-line options override the TWEETEMBED_* environment; everything else (limits, batching,
-API keys) is read from the environment, see docs/readme/50-service.md.
+API keys) is read from the environment, see docs/SERVICE.md.
 """
 
 from __future__ import annotations

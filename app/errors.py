@@ -1,6 +1,7 @@
 """The one error model: every failure is ``{"error": {"type": ..., "message": ...}}``.
 
-Statuses come from ``ERROR_STATUS`` alone so that the README's table and the code cannot drift.
+Statuses come from ``ERROR_STATUS`` alone, and docs/SERVICE.md's table is generated from it
+(`make docs`), so that the docs and the code cannot drift.
 """
 
 from __future__ import annotations

@@ -10,8 +10,7 @@ def freeze_startup_objects() -> None:
 
     Why: torch, FastAPI and the heads leave hundreds of thousands of long-lived objects, and every full
     collection walks them all. Under steady load the allocation rate made one happen about once a
-    second, stalling every request in flight: small model, 32 clients, 1 in 50 requests took over
-    100 ms (p99 182 ms, p50 16 ms); after a freeze none did (p99 30 ms). Request garbage is still
-    collected as before."""
+    second, stalling every request in flight (docs/HISTORY.md has the before and after). Request
+    garbage is still collected as before."""
     gc.collect()
     gc.freeze()

@@ -3,11 +3,9 @@
 Why: a torch forward pass is hundreds of operator calls, and the calling thread takes the GIL back
 between every two of them. In the service's process that thread competes with the event loop, which
 parses and answers requests in Python and gives the GIL up only when it blocks or every switch
-interval (5 ms). Measured on 2 cores with the paper-size model: one thread running ``embed`` at batch
-32 took 36 ms alone, 52 ms beside a Python thread that sleeps now and then, 113 ms beside one that
-rarely does; the service at concurrency 32 took about 35 ms for forward passes of 16 tweets that take
-24 ms in process. A child process has a GIL of its own; only tweets go in and arrays come out (a pipe,
-pickled).
+interval (5 ms), so the same forward pass takes longer beside a busy event loop (docs/HISTORY.md has
+the measurement; docs/BENCHMARKS.md today's figures). A child process has a GIL of its own; only
+tweets go in and arrays come out (a pipe, pickled).
 
 ``RemoteEmbedder`` stands in for ``model.embedder.TweetEmbedder`` where the backend uses it (``embed``,
 ``embed_texts``, ``config``, ``device``, ``checkpoint_digest``). Calls are serialised by a lock: the
@@ -15,9 +13,8 @@ forward thread and the heads thread (profile texts) share one pipe.
 
 ``ModelProcessPool`` is the same interface over several such processes, each call on whichever is idle.
 Why: torch's intra-op threads meet at a barrier after every operator, so a second thread in one process
-gains less than a second process; single-threaded processes never wait for each other. Measured on 2
-cores, paper-size model, batch 32: 789 tweets/s for one process on one thread, 1,166 on two threads,
-741 + 764 for two single-threaded processes side by side.
+gains less than a second process; single-threaded processes never wait for each other (docs/BENCHMARKS.md, its
+sensitivity table).
 """
 
 from __future__ import annotations

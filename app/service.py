@@ -99,9 +99,7 @@ class EmbeddingService:
         s = self.settings
         # The forward worker thread needs the GIL a few times per batch (to hand tweets to the model
         # process and split its answer); with Python's 5 ms switch interval it waits that long behind
-        # an event loop busy with requests. Measured, small model, single-tweet requests arriving at
-        # 1,350/s on 2 cores: p50 157 ms / p99 538 ms and 235 arrivals unsent at 5 ms; p50 5 ms / p99
-        # 12 ms, none unsent, at 0.5 ms.
+        # an event loop busy with requests (docs/HISTORY.md has the measurement).
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(s.gil_switch_interval_ms / 1000.0)
         if self._stopped:

@@ -1,6 +1,7 @@
 """Service settings, read from the environment (prefix ``TWEETEMBED_``) and validated at start.
 
-Every limit the service enforces lives here so that one table in the README documents them all.
+Every limit the service enforces lives here; docs/SERVICE.md's settings table is generated from these
+fields (`make docs`), so write each description for a reader of that table.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ PIL_PIXEL_LIMIT = 2 * 89_478_485
 
 def default_torch_threads() -> int:
     """One core is left to the event loop (HTTP, JSON, validation): on 2 cores a forward pass on two
-    threads fights it for the CPU (147 tweets/s against 404 on one thread, paper-size model, c=32)."""
+    threads fights it for the CPU (docs/BENCHMARKS.md, its sensitivity table)."""
     cores = os.cpu_count() or 1
     return 1 if cores <= 2 else cores - 1
 
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
     model_process: bool = Field(
         True,
         description="Run forward passes in a child process, so that they never wait for the event "
-        "loop's GIL (paper-size model, concurrency 32: about 1.2x the throughput; docs/BENCHMARKS.md).",
+        "loop's GIL (docs/BENCHMARKS.md). 0 runs them on a thread of the service's process.",
     )
     model_processes: int = Field(
         1,
@@ -71,10 +72,8 @@ class Settings(BaseSettings):
         le=64,
         description="How many model processes compute forward passes side by side (with "
         "TWEETEMBED_MODEL_PROCESS), each with TWEETEMBED_TORCH_THREADS threads and its own copy of the "
-        "model. For cores the forward pass's own threads use poorly: paper-size model at batch 32 on "
-        "2 cores, two single-threaded processes side by side computed 1,505 tweets/s, one process 789 "
-        "on one thread and 1,166 on two. On 2 cores the service's event loop needs one of them, and 2 "
-        "processes gained nothing there (docs/BENCHMARKS.md), so 1 is the default.",
+        "model. For cores the forward pass's own threads use poorly; on 2 cores the event loop needs "
+        "one of them, so 1 is the default (docs/BENCHMARKS.md, its sensitivity table).",
     )
 
     # Redis; without a URL the cache and the recent-tweet store live in process.
@@ -142,8 +141,8 @@ class Settings(BaseSettings):
     # Security.
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated bearer tokens; when set, every endpoint but "
-        "/health, /ready and the docs needs one.",
+        description="Comma-separated bearer tokens (16+ characters each); when set, every endpoint but "
+        "/health, /ready and the docs needs `Authorization: Bearer <key>`.",
     )
 
     # Server (used by `tweetembed serve`).
@@ -177,10 +176,8 @@ class Settings(BaseSettings):
 
         An accepted request waits about inflight_limit / capacity, and a Python server does less work
         per second with more requests in progress, so a bound of a couple of batches keeps both latency
-        and throughput under overload; one-tweet requests cannot overfill the queue. Measured, small
-        model on 2 cores, single-tweet requests arriving at 6,000/s (3x capacity) for 30 s: 1,855
-        accepted/s with accepted p99 72 ms at 64; 1,581/s with p99 193 ms at 128. Earlier, at 2x
-        capacity: accepted p50 77 ms at 128, 621 ms at 512.
+        and throughput under overload; one-tweet requests cannot overfill the queue (docs/HISTORY.md has
+        the measurements behind the default; `make loadtest` today's).
         """
         if self.max_inflight_requests is not None:
             return self.max_inflight_requests

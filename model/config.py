@@ -97,12 +97,12 @@ class TrainConfig:
 
 PAPER = TrainConfig()
 
-# The CPU preset departs from the paper's loss on purpose. Measured on the default synthetic world
-# (docs/evaluation/report.md, "paper's loss" row): with the hardest negative against the tweet average,
-# validation cross-component rsum stalls near 45, because a batch holds tweets that no component can
-# tell apart (same topic, same city) and the hardest of them pushes same-topic tweets apart, while the
-# average's own copy of c meets the margin without aligning c with anything. Summing over all negatives
-# against the mean of the other components reaches ~120 in the same 6 epochs.
+# The CPU preset departs from the paper's loss on purpose (the measurement: docs/HISTORY.md and
+# docs/evaluation/report.md, "paper's loss" row): with the hardest negative against the tweet average,
+# validation cross-component rsum stalls, because a batch holds tweets that no component can tell
+# apart (same topic, same city) and the hardest of them pushes same-topic tweets apart, while the
+# average's own copy of c meets the margin without aligning c with anything. Summing over all
+# negatives against the mean of the other components more than doubles it in the same 6 epochs.
 SMALL = TrainConfig(
     epochs=6,
     lr_decay_epoch=4,

@@ -86,9 +86,8 @@ def train_tiny_checkpoint(root: Path) -> tuple[Path, Path]:
     import dataclasses
     import json
 
-    from model_fixtures import build_work
-
     from model.config import SMALL
+    from tests.model_fixtures import build_work
     from training.heads.build import run_build_heads
     from training.trainer import train
 

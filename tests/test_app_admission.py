@@ -12,13 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from app_fixtures import error_of, running_app
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from app.fake_backend import FakeBackend
 from app.middleware import AdmissionMiddleware
 from app.settings import Settings
+from tests.app_fixtures import error_of, running_app
 
 pytestmark = pytest.mark.asyncio
 

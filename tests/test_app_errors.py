@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from app_fixtures import b64, error_of, png_bomb, png_bytes, running_app
 
 from app.errors import ERROR_STATUS
+from tests.app_fixtures import b64, error_of, png_bomb, png_bytes, running_app
 
 pytestmark = pytest.mark.asyncio
 

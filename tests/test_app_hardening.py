@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from app_fixtures import b64, error_of, png_bomb, running_app
+from tests.app_fixtures import b64, error_of, png_bomb, running_app
 
 from app.settings import SettingsError, load_settings
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from app_fixtures import b64, error_of, png_bomb, png_bytes, running_app
+from tests.app_fixtures import b64, error_of, png_bomb, png_bytes, running_app
 from PIL import Image
 
 from app.images import FAKE_BACKEND_INPUT, decode_image, open_image
@@ -177,7 +177,7 @@ def _model_process(pid: int) -> int:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from app_fixtures import train_tiny_checkpoint
+    from tests.app_fixtures import train_tiny_checkpoint
 
     ckpt, _ = train_tiny_checkpoint(tmp_path_factory.mktemp("images_rss"))
     return ckpt

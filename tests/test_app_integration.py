@@ -1,8 +1,7 @@
 """The service over a real tiny checkpoint (ModelBackend): every endpoint, missing components, and
-batched answers equal to one-by-one ones. Uses, in order: $TWEETEMBED_TEST_CHECKPOINT, a session
-fixture named ``tiny_checkpoint`` if the suite defines one, or a checkpoint trained here once for
-this module (tiny WORK from model_fixtures, 2 epochs, then build-heads). Skips when model/ has no
-embedder yet."""
+batched answers equal to one-by-one ones. Uses $TWEETEMBED_TEST_CHECKPOINT when set, else the
+suite's ``tiny_trained`` checkpoint (tests/conftest.py: tiny WORK from model_fixtures, 2 epochs, then
+build-heads, once per run). Skips when model/ has no embedder yet."""
 
 from __future__ import annotations
 
@@ -32,20 +31,13 @@ torch.set_num_threads(2)
 
 
 @pytest.fixture(scope="module")
-def checkpoint(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, Path | None]:
+def checkpoint(request: pytest.FixtureRequest) -> tuple[Path, Path | None]:
     """(checkpoint dir, WORK dir it was trained on or None)."""
     given = os.environ.get("TWEETEMBED_TEST_CHECKPOINT")
     if given:
         return Path(given), None
-    try:
-        return Path(request.getfixturevalue("tiny_checkpoint")), None
-    except pytest.FixtureLookupError:
-        pass
-    from app_fixtures import train_tiny_checkpoint
-
-    return train_tiny_checkpoint(tmp_path_factory.mktemp("app_integration"))
+    ckpt, work = request.getfixturevalue("tiny_trained")  # tests/conftest.py: trained once per run
+    return Path(ckpt), Path(work)
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +172,58 @@ async def test_batched_equals_one_by_one_on_a_real_checkpoint(
         if a["average"] is not None:
             assert np.allclose(a["average"], b["average"], atol=1e-4)
     assert "tweetembed_batch_size_count" in metrics
+
+
+@pytest.mark.asyncio
+async def test_the_heads_over_http_answer_what_the_checkpoints_heads_answer(
+    checkpoint: tuple[Path, Path | None], sample_tweets: list[dict[str, Any]]
+) -> None:
+    """The real heads behind each endpoint, not the fake's constants: every answer equals the head's
+    own answer computed here from the checkpoint, and a training text finds itself in the text index."""
+    from model.embedder import TweetEmbedder
+    from model.heads.loader import load_heads
+    from training.dataset import read_split
+
+    ckpt, work = checkpoint
+    if work is None:
+        pytest.skip("needs the WORK directory the checkpoint was trained on")
+    embedder, heads = TweetEmbedder.load(ckpt, device="cpu"), load_heads(ckpt)
+    assert heads.hashtags and heads.location and heads.bots and heads.text_index
+    flat = [{k: v for k, v in t.items() if k != "image_base64"} for t in sample_tweets[:6]]
+    tweets = [Tweet.from_flat(t) for t in flat]
+    batch = embedder.embed(tweets)
+    async for client in _client(ckpt, cache_enabled=False):
+        got = (await client.post("/recommend-hashtags", json={"tweets": flat, "k": 3})).json()["results"]
+        want = heads.hashtags.recommend(batch, 3, exclude_own=[set(t.hashtags) for t in tweets])
+        for answer, ranked in zip(got, want, strict=True):
+            assert [h["hashtag"] for h in answer["hashtags"]] == [tag for tag, _ in ranked]
+            assert [h["score"] for h in answer["hashtags"]] == pytest.approx([s for _, s in ranked], abs=1e-5)
+
+        profiled = [t | {"user_location": f"near place {i}"} for i, t in enumerate(flat)]
+        got = (await client.post("/predict-location", json={"tweets": profiled, "k": 2})).json()["results"]
+        profile = embedder.embed_texts([t["user_location"] for t in profiled])  # (N, dim)
+        guesses = heads.location.predict(batch, profile, np.ones(len(flat), bool), k=2)
+        for answer, want_places in zip(got, guesses, strict=True):
+            assert [p["place_id"] for p in answer["places"]] == [g.place_id for g in want_places]
+            assert [p["probability"] for p in answer["places"]] == pytest.approx(
+                [g.probability for g in want_places], abs=1e-6
+            )
+            assert [p["name"] for p in answer["places"]] == [g.name for g in want_places]
+
+        train = next(t for t in read_split(work / "splits" / "train.jsonl") if t.text)
+        hits = (
+            await client.post("/search/texts", json={"tweet": {"id": "q", "text": train.text}, "k": 1})
+        ).json()
+        assert hits["results"][0]["hits"][0]["score"] == pytest.approx(1.0, abs=1e-3)
+        assert hits["results"][0]["hits"][0]["id"] in {
+            t.id for t in read_split(work / "splits" / "train.jsonl") if t.text == train.text
+        }
+
+        anonymous = [{k: v for k, v in t.items() if k != "user_id"} for t in flat[:4]]
+        assert (await client.post("/users/u9/tweets", json={"tweets": anonymous})).status_code == 201
+        score = (await client.get("/bot-score/u9")).json()
+        averages = embedder.embed([Tweet.from_flat(t) for t in anonymous]).average  # (4, dim)
+        want_score = float(heads.bots.score([averages[::-1]])[0])  # newest first, as stored
+        assert score["score"] == pytest.approx(want_score, abs=1e-5)
+        assert score["threshold"] == pytest.approx(heads.bots.threshold)
+        assert score["label"] == ("bot" if score["score"] >= score["threshold"] else "human")

@@ -34,11 +34,8 @@ TWEETS = [
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from app_fixtures import train_tiny_checkpoint
-
-    ckpt, _ = train_tiny_checkpoint(tmp_path_factory.mktemp("model_process"))
-    return ckpt
+def checkpoint(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint  # tests/conftest.py: trained once per run
 
 
 def test_remote_embedder_matches_the_in_process_one(checkpoint: Path) -> None:

@@ -7,15 +7,15 @@ import asyncio
 
 import numpy as np
 import pytest
-from app_fixtures import error_of, running_app
-from redis_fixtures import RedisServer, redis_server  # noqa: F401  (pytest fixture)
 
 from app.fake_backend import FakeBackend
+from tests.app_fixtures import error_of, running_app
+from tests.redis_fixtures import RedisServer
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.redis]
 
 
-async def test_cache_in_redis_is_shared_between_replicas(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_cache_in_redis_is_shared_between_replicas(redis_server: RedisServer) -> None:
     tweet = {"id": 1, "text": "cache me #please", "place_id": "p-nyc", "user_id": "bob"}
     first_backend, second_backend = FakeBackend(), FakeBackend()
     async with running_app(first_backend, redis_url=redis_server.url) as (_, client):
@@ -35,7 +35,7 @@ async def test_cache_in_redis_is_shared_between_replicas(redis_server: RedisServ
         assert np.allclose(first["components"][c], second["components"][c])
 
 
-async def test_store_in_redis_is_capped(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_store_in_redis_is_capped(redis_server: RedisServer) -> None:
     async with running_app(redis_url=redis_server.url, store_max_tweets=4) as (_, client):
         tweets = [{"id": i, "text": f"post {i}"} for i in range(6)]
         response = await client.post("/users/bob/tweets", json={"tweets": tweets})
@@ -47,7 +47,7 @@ async def test_store_in_redis_is_capped(redis_server: RedisServer) -> None:  # n
         assert score["tweets_used"] == 4
 
 
-async def test_redis_stopped_and_restarted_mid_run(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_redis_stopped_and_restarted_mid_run(redis_server: RedisServer) -> None:
     backend = FakeBackend()
     async with running_app(backend, redis_url=redis_server.url, redis_retry_s=0.2, redis_timeout_s=0.3) as (
         _,
@@ -84,7 +84,7 @@ async def test_redis_stopped_and_restarted_mid_run(redis_server: RedisServer) ->
         assert (await client.get("/info")).json()["redis"] == "up"
 
 
-async def test_redis_down_at_start_still_serves(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_redis_down_at_start_still_serves(redis_server: RedisServer) -> None:
     redis_server.stop()
     async with running_app(redis_url=redis_server.url, redis_retry_s=0.1, redis_timeout_s=0.3) as (_, client):
         assert (await client.post("/embed", json={"tweet": {"id": 1, "text": "x"}})).status_code == 200

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from app_fixtures import running_app
+from tests.app_fixtures import running_app
 
 from app.store import RedisStore
 from bench.redis_proc import PROJECT_CONFIG, RedisProcess

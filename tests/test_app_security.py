@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_fixtures import error_of, running_app
 
 from app.auth import key_matches
 from app.settings import SettingsError, load_settings
+from tests.app_fixtures import error_of, running_app
 
 KEY = "k" * 20
 OTHER = "o" * 24

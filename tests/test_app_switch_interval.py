@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 
 import pytest
-from app_fixtures import running_app
 
 from app.settings import Settings, SettingsError, load_settings
+from tests.app_fixtures import running_app
 
 
 @pytest.mark.asyncio

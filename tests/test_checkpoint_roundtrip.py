@@ -12,39 +12,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from model_fixtures import build_work
 from PIL import Image
 
 from model.checkpoint import CheckpointError, manifest_digest, verify_manifest, write_manifest
-from model.config import SMALL
 from model.embedder import TweetEmbedder
 from model.record import Tweet
+from tests.pipeline_helpers import copy_checkpoint
 from training.dataset import read_split
-from training.trainer import train
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("ckpt")
-    work = build_work(base / "work", n_train=48, n_val=16, n_test=16)
-    config = dataclasses.replace(SMALL, epochs=1, batch_size=16, val_every=2,
-                                 model=dataclasses.replace(SMALL.model, dim=16, image_feature_dim=16))
-    train(work, base / "ckpt", config, device="cpu", progress=False, echo=lambda _: None)
-    return work, base / "ckpt"
+def trained(tiny_trained: tuple[Path, Path]) -> tuple[Path, Path]:
+    """(WORK, checkpoint): the suite's tiny checkpoint (tests/conftest.py); tests change copies only."""
+    ckpt, work = tiny_trained
+    return work, ckpt
 
 
 def test_round_trip_gives_identical_embeddings(trained: tuple[Path, Path], tmp_path: Path) -> None:
     work, ckpt = trained
     tweets = read_split(work / "splits" / "test.jsonl")
     first = TweetEmbedder.load(ckpt, device="cpu").embed(tweets)
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    for path in ckpt.iterdir():
-        if path.is_file():
-            (copy / path.name).write_bytes(path.read_bytes())
+    copy = copy_checkpoint(ckpt, tmp_path / "copy")
     second = TweetEmbedder.load(copy, device="cpu").embed(tweets)
     assert first.present.keys() == second.present.keys()
     for name in first.components:
@@ -103,11 +94,7 @@ def test_embedder_presence_rules_and_helpers(trained: tuple[Path, Path], tmp_pat
 
 def test_tampered_file_is_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
     _, ckpt = trained
-    copy = tmp_path / "tampered"
-    copy.mkdir()
-    for path in ckpt.iterdir():
-        if path.is_file():
-            (copy / path.name).write_bytes(path.read_bytes())
+    copy = copy_checkpoint(ckpt, tmp_path / "tampered")
     TweetEmbedder.load(copy, device="cpu")  # intact copy loads
     weights = bytearray((copy / "model.safetensors").read_bytes())
     weights[-1] ^= 0x01
@@ -118,12 +105,7 @@ def test_tampered_file_is_refused(trained: tuple[Path, Path], tmp_path: Path) ->
 
 def test_missing_file_and_unlisted_pickle_are_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
     _, ckpt = trained
-    copy = tmp_path / "c"
-    copy.mkdir()
-    for path in ckpt.iterdir():
-        if path.is_file():
-            (copy / path.name).write_bytes(path.read_bytes())
-    (copy / "heads").mkdir()
+    copy = copy_checkpoint(ckpt, tmp_path / "c")
     (copy / "heads" / "evil.joblib").write_bytes(b"\x80\x04N.")
     with pytest.raises(CheckpointError, match=r"heads/evil\.joblib"):
         verify_manifest(copy)

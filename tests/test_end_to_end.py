@@ -5,26 +5,21 @@ the way the service loads it. Slow (about a minute on a quiet 2-core machine).""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.pipeline_helpers import E2E_TWEETS, run_cli
+
 pytestmark = pytest.mark.slow
 
-TWEETS = 2000
+TWEETS = E2E_TWEETS
 
 
 def _cli(*args: str | Path, cwd: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "training.cli", *map(str, args)],
-        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=900,
-    )
-    tail = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    assert result.returncode == 0, f"tweetembed {args[0]} failed:\n{tail}"
-    return result.stdout
+    del cwd  # every command runs from the checkout, as before
+    return run_cli(*args)
 
 
 def _lines(path: Path) -> int:
@@ -32,15 +27,8 @@ def _lines(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("e2e")
-    paths = {"world": root / "world", "work": root / "work", "ckpt": root / "ckpt", "root": root}
-    _cli("synth", "--out", paths["world"], "--tweets", TWEETS, "--seed", 11, "--quiet", cwd=root)
-    _cli("prepare", paths["world"], "--out", paths["work"], "--config", "small", cwd=root)
-    _cli("train", paths["work"], "--config", "small", "--epochs", 2, "--out", paths["ckpt"],
-         "--threads", 2, "--max-val", 200, cwd=root)
-    _cli("build-heads", paths["ckpt"], paths["world"], cwd=root)
-    return paths
+def pipeline(e2e_pipeline: dict[str, Path]) -> dict[str, Path]:
+    return e2e_pipeline  # tests/conftest.py: built once per run
 
 
 def test_inspect_counts_the_world(pipeline: dict[str, Path]) -> None:
@@ -55,7 +43,8 @@ def test_prepare_wrote_the_work_dir_and_skips_when_rerun(pipeline: dict[str, Pat
     splits = {name: _lines(splits_dir / f"{name}.jsonl") for name in ("train", "val", "test")}
     assert sum(splits.values()) == TWEETS
     assert splits["train"] > splits["val"] > 0 and splits["test"] > 0
-    assert counts is not None
+    assert counts["tweets"] == splits  # prepare.json's counts are the split files' line counts
+    assert counts["unassigned"] == counts["duplicates"] == 0
     rerun = _cli("prepare", pipeline["world"], "--out", pipeline["work"], "--config", "small",
                  cwd=pipeline["root"])
     assert "skipped" in rerun

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from heads_support import FakeEmbedder, tiny_tweets, write_work_dir
 
 from model.config import SMALL
 from model.embedding_batch import EmbeddingBatch
 from model.heads.vector_index import normalise_rows
 from model.record import Tweet
+from tests.heads_support import FakeEmbedder, tiny_tweets, write_work_dir
 from training.evaluation.harness import EvalOptions, run_evaluation
 from training.evaluation.report import write_report
 from training.evaluation.retrieval import max_over_rows_scores, retrieval_metrics

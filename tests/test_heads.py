@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from heads_support import DIM, FakeEmbedder, tiny_tweets, write_work_dir
 
 from model.checkpoint import CheckpointError, write_manifest
 from model.embedding_batch import EmbeddingBatch
@@ -18,6 +17,7 @@ from model.heads.hashtag_neighbours import NeighbourHashtagRecommender
 from model.heads.loader import load_heads
 from model.heads.location_head import FEATURE_COMPONENTS, LocationPredictor, location_features
 from model.heads.vector_index import build_index, normalise_rows
+from tests.heads_support import DIM, FakeEmbedder, tiny_tweets, write_work_dir
 from training.heads.build import run_build_heads
 from training.heads.fit_bots import fit_cnn
 from training.heads.fit_location import ForestParams, fit_forest
@@ -217,9 +217,8 @@ def test_flat_forest_equals_scikit_learn_predict_proba() -> None:
 
 def test_profiles_of_a_model_without_text_are_absent_not_an_error() -> None:
     """An ablation trained without the text branch cannot embed profile locations: they are absent."""
-    from heads_support import FakeEmbedder
-
     from model.record import Tweet
+    from tests.heads_support import FakeEmbedder
     from training.heads.embedding import profile_embeddings
 
     tweets = [Tweet(id="1", text="hi", user_location="NYC"), Tweet(id="2", text="yo")]

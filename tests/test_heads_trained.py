@@ -1,8 +1,7 @@
-"""Heads of a tiny trained checkpoint: build-heads through the CLI, load, predict, refuse tampering."""
+"""Heads of a small trained checkpoint: build-heads through the CLI, load, predict, refuse tampering."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -14,44 +13,20 @@ pytest.importorskip("training.trainer")
 
 
 @pytest.mark.slow
-def test_tiny_trained_checkpoint_heads_round_trip(tmp_path: Path) -> None:
+def test_tiny_trained_checkpoint_heads_round_trip(e2e_pipeline: dict[str, Path], tmp_path: Path) -> None:
+    """build-heads (CNN bot head, a small forest) on a copy of the suite's end-to-end checkpoint."""
     from typer.testing import CliRunner
 
     from model.checkpoint import CheckpointError
-    from model.config import SMALL
     from model.embedder import TweetEmbedder
     from model.heads.loader import load_heads
+    from tests.pipeline_helpers import copy_checkpoint
     from training.cli import app
     from training.heads.data import load_splits
-    from training.prepare.cli import prepare
-    from training.synth.knobs import SynthConfig
-    from training.synth.writer import write_world
-    from training.trainer import train
 
     torch.set_num_threads(2)
-    world, work, ckpt = tmp_path / "world", tmp_path / "work", tmp_path / "ckpt"
-    write_world(SynthConfig(tweets=600, seed=3, workers=1), world, progress=False)
-    prepare(
-        data=world,
-        out=work,
-        config="small",
-        quiet=True,
-        word_dim=None,
-        user_dim=None,
-        image_encoder=None,
-        image_size=None,
-        place_neighbours=None,
-        split="auto",
-        seed=0,
-        word_vectors=None,
-        min_count=2,
-        word_epochs=2,
-        walks_per_node=4,
-        walk_length=20,
-        threads=2,
-        device="cpu",
-    )
-    train(work, ckpt, dataclasses.replace(SMALL, epochs=1), device="cpu", progress=False, echo=lambda _: None)
+    work = e2e_pipeline["work"]
+    ckpt = copy_checkpoint(e2e_pipeline["ckpt"], tmp_path / "ckpt")
 
     result = CliRunner().invoke(
         app,

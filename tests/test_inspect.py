@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import typer
-from shared_fixtures import FIXTURES, REASON, SKIP_WITHOUT_FIXTURES
 from typer.testing import CliRunner
 
 from model.record import COMPONENTS
+from tests.shared_fixtures import FIXTURES, REASON, SKIP_WITHOUT_FIXTURES
 from training.inspect_cmd import inspect
 from training.readers import read_tweets
 from training.readers.stats import DatasetStats, component_presence

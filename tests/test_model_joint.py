@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from model_fixtures import build_work
 
 from model.config import ModelConfig
 from model.featurize import Featurizer
@@ -20,6 +19,7 @@ from model.tokenizer import Vocabulary
 from model.tweet_tensors import TweetTensors
 from model.user_vectors import UserVectors
 from model.word_vectors import WordVectors, WordVectorsError
+from tests.model_fixtures import build_work
 
 torch.set_num_threads(1)
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from model_fixtures import build_work
 from torch import nn
 
 from model import resnet
 from model.config import SMALL
 from model.embedder import TweetEmbedder
+from tests.model_fixtures import build_work
 from training.dataset import read_split
 from training.trainer import train
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 import typer
-from prepare_helpers import DAYS, write_dataset  # tests/ helper module
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
 from model.tokenizer import Vocabulary
+from tests.prepare_helpers import DAYS, write_dataset  # tests/ helper module
 from training.prepare.cli import prepare
 from training.prepare.options import PrepareOptions
 from training.prepare.pipeline import PrepareError, PrepareResult, run_prepare

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shared_fixtures import FIXTURES, REASON, SKIP_WITHOUT_FIXTURES
 
 from model.record import Tweet
+from tests.shared_fixtures import FIXTURES, REASON, SKIP_WITHOUT_FIXTURES
 from training.readers import ReadReport, detect_format, read_bot_labels, read_tweets, tweet_from_v1
 
 

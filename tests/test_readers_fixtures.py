@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shared_fixtures import FIXTURES, REASON, SKIP_WITHOUT_FIXTURES
 
 from model.record import Tweet
+from tests.shared_fixtures import FIXTURES, REASON, SKIP_WITHOUT_FIXTURES
 from training.readers import ReadReport, detect_format, read_tweets
 
 V1_FILE = FIXTURES / "twitter_v1" / "arkansas_2017-06_sample.jsonl"

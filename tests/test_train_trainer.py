@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 import typer
-from model_fixtures import build_work
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from model.config import SMALL, TrainConfig
 from model.featurize import Featurizer
+from tests.model_fixtures import build_work
 from training.dataset import load_work, split_features
 from training.train_cli import train as train_command
 from training.trainer import (

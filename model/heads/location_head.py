@@ -66,8 +66,8 @@ class FlatForest:
     """A fitted scikit-learn forest laid out as flat node arrays, so a few rows walk all trees at once.
 
     For the one or few rows of a request, scikit-learn's predict_proba spends most of its time
-    dispatching a joblib job and validating input per tree (4.4 ms for 100 trees; 0.6 ms calling each
-    tree's own ``tree_.predict``); stepping every tree in lockstep with numpy takes about 0.2 ms and
+    dispatching a joblib job and validating input per tree; stepping every tree in lockstep with numpy
+    is an order of magnitude faster (docs/HISTORY.md; docs/BENCHMARKS.md has today's figure) and
     gives the same probabilities (tests compare with ``predict_proba``). Leaves point to themselves,
     so the walk stops when every tree has reached one. Rows are compared in float32, as the trees do.
     """

@@ -1,7 +1,7 @@
 """FAISS inner-product index over L2-normalised vectors, shared by the hashtag and retrieval heads.
 
-Exact search (IndexFlatIP) up to a size threshold, HNSW above it: exact search over 50k x 256
-vectors still answers one query in ~5 ms, and HNSW's build time only pays off beyond that.
+Exact search (IndexFlatIP) up to a size threshold, HNSW above it: exact search over tens of
+thousands of vectors is still fast enough for one query, and HNSW's build time only pays off beyond.
 """
 
 from __future__ import annotations
