@@ -6,9 +6,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-from tests.app_fixtures import b64, error_of, png_bomb, running_app
 
 from app.settings import SettingsError, load_settings
+from tests.app_fixtures import b64, error_of, png_bomb, running_app
 
 pytestmark = pytest.mark.asyncio
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from tests.app_fixtures import b64, error_of, png_bomb, png_bytes, running_app
 from PIL import Image
 
 from app.images import FAKE_BACKEND_INPUT, decode_image, open_image
 from model.config import SMALL, ModelConfig
 from model.featurize import image_pixels
 from model.image_input import encoder_pixels
+from tests.app_fixtures import b64, error_of, png_bomb, png_bytes, running_app
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVNET = SMALL.model  # the small CNN at 64 pixels: the whole image squashed

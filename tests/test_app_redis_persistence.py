@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.app_fixtures import running_app
 
 from app.store import RedisStore
 from bench.redis_proc import PROJECT_CONFIG, RedisProcess
 from bench.service_proc import ROOT
+from tests.app_fixtures import running_app
 
 pytestmark = pytest.mark.redis
 
