@@ -160,6 +160,10 @@ def test_resuming_refuses_another_model_and_changed_input(
         )
     with pytest.raises(EmbeddingsError, match="input changed"):
         _run(read_tweets(work / "splits" / "train.jsonl"), embedder.embed, tmp_path, embedder, ckpt)
+    (tmp_path / "0357_000000-0.parquet").write_bytes((tmp_path / "part-00000.parquet").read_bytes())
+    with pytest.raises(EmbeddingsError, match="did not write"):  # e.g. a Ray run's output
+        _run(read_tweets(work / "splits"), embedder.embed, tmp_path, embedder, ckpt)
+    (tmp_path / "0357_000000-0.parquet").unlink()
     with pytest.raises(EmbeddingsError, match="shard-rows"):
         run_local(
             read_tweets(work / "splits"),

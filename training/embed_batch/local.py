@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +22,14 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from model.record import Tweet
-from training.embed_batch.parquet_io import EmbeddingsError, describe, schema_for, table_of
+from training.embed_batch.parquet_io import EmbeddingsError, describe, parquet_files, schema_for, table_of
 
 KEY_SHARD_ROWS = b"tweetembed.shard_rows"
 KEY_ROWS = b"tweetembed.rows"
 KEY_FIRST = b"tweetembed.first_id"
 KEY_LAST = b"tweetembed.last_id"
 SUMMARY = "_embed_batch.json"
+SHARD_NAME = re.compile(r"part-\d{5,}\.parquet")
 
 
 def shard_name(index: int) -> str:
@@ -98,6 +100,11 @@ def run_local(
     ``progress(n)`` is called with the number of tweets handled (embedded or skipped) after each batch.
     """
     out.mkdir(parents=True, exist_ok=True)
+    foreign = sorted(p.name for p in parquet_files(out) if not SHARD_NAME.fullmatch(p.name))
+    if foreign:  # a Ray run's files, say: read together with these shards they would repeat rows
+        raise EmbeddingsError(
+            f"{out} holds Parquet files this engine did not write ({foreign[0]}, ...): use another --out"
+        )
     schema = schema_for(components, dim, digest, model)
     result = LocalResult()
     for index, shard in enumerate(_shard_streams(tweets, shard_rows)):

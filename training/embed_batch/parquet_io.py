@@ -146,7 +146,7 @@ def _check_digest(files: Sequence[Path], digest: str | None) -> None:
 
 def load_embeddings(out: Path, digest: str | None = None) -> tuple[list[str], EmbeddingBatch]:
     """Every row of an output (ids in file order and one EmbeddingBatch); ``digest``: the model digest
-it must have been written with."""
+    it must have been written with."""
     files = parquet_files(out)
     if not files:
         raise EmbeddingsError(f"{out}: no .parquet files")

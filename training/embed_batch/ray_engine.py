@@ -135,10 +135,12 @@ def run_ray(
     started_here = not ray.is_initialized()
     if started_here:
         if address is None:
+            # Workers import training/ and model/ from wherever this process does.
+            env = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
             ray.init(
                 num_cpus=num_cpus or os.cpu_count(),
                 include_dashboard=False,
-                runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}},
+                runtime_env={"env_vars": env},
             )
         else:
             ray.init(address=address)
