@@ -3,7 +3,9 @@
 ``python -m bench.tree_memory -- CMD ...`` samples, every ``--every`` seconds, the PSS (proportional
 set size: shared pages split between the processes mapping them, so Ray's shared-memory object store
 is counted once) of the command and every descendant (for Ray: the GCS, the raylet, the workers),
-and prints one JSON line: seconds, peak_pss_mib, peak_rss_mib (largest single process), processes.
+and prints one JSON line: seconds, peak_pss_mib, peak_rss_mib (largest single process), processes,
+cpu_s (user + system CPU seconds of every process seen, as last sampled: what the work cost, apart
+from how much of the machine it could get).
 Used for the embed-batch figures of docs/readme/75-scaling.md.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -47,6 +50,14 @@ def _kib(pid: int, key: str, name: str) -> int:
     return 0
 
 
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=float, default=0.5)
@@ -56,8 +67,11 @@ def main() -> None:
     started = time.perf_counter()
     proc = subprocess.Popen(cmd)
     peak_pss = peak_rss = processes = 0
+    cpu: dict[int, float] = {}
     while proc.poll() is None:
         pids = _tree(proc.pid)
+        for pid in pids:
+            cpu[pid] = max(cpu.get(pid, 0.0), _cpu_s(pid))
         peak_pss = max(peak_pss, sum(_kib(p, "Pss:", "smaps_rollup") for p in pids))
         peak_rss = max(peak_rss, *(_kib(p, "VmRSS:", "status") for p in pids))
         processes = max(processes, len(pids))
@@ -68,6 +82,7 @@ def main() -> None:
         "peak_pss_mib": round(peak_pss / 1024),
         "peak_rss_mib": round(peak_rss / 1024),
         "processes": processes,
+        "cpu_s": round(sum(cpu.values()), 1),
     }
     print(json.dumps(result), file=sys.stderr)
     sys.exit(proc.returncode)
