@@ -86,12 +86,14 @@ def test_checkpoint_loads_like_the_service_and_respects_presence(pipeline: dict[
 
 
 def test_embed_batch_writes_every_tweet(pipeline: dict[str, Path]) -> None:
-    out = pipeline["root"] / "emb.npz"
-    _cli("embed-batch", pipeline["ckpt"], pipeline["work"] / "splits" / "test.jsonl", "--out", out,
-         "--device", "cpu", cwd=pipeline["root"])
-    data = np.load(out)
+    from training.embed_batch.parquet_io import load_embeddings, model_digest
+
+    out = pipeline["root"] / "emb"
+    _cli("embed-batch", pipeline["work"] / "splits" / "test.jsonl", "--checkpoint", pipeline["ckpt"],
+         "--out", out, "--device", "cpu", cwd=pipeline["root"])
+    ids, batch = load_embeddings(out, model_digest(pipeline["ckpt"]))
     n = _lines(pipeline["work"] / "splits" / "test.jsonl")
-    assert data["ids"].shape == (n,)
-    assert data["average"].shape[0] == n
-    assert data["image_present"].dtype == bool
-    assert not data["text"][~data["text_present"]].any()  # absent rows stay zero, never a component
+    assert len(ids) == len(set(ids)) == n
+    assert batch.average.shape[0] == n
+    assert batch.present["image"].dtype == bool
+    assert not batch.components["text"][~batch.present["text"]].any()  # absent rows stay zero

@@ -54,6 +54,13 @@ def build_heads(
     forest_depth: Annotated[int, typer.Option(help="Location forest: max depth (0 = unlimited).")] = 40,
     forest_leaf: Annotated[int, typer.Option(help="Location forest: min samples per leaf.")] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Take the tweets' embeddings from this `tweetembed embed-batch` output "
+            "(Parquet, same checkpoint) instead of embedding them again."
+        ),
+    ] = None,
 ) -> None:
     """Fit the hashtag index, image/text retrieval indexes, location forest and bot head into CKPT/heads/."""
     from training.heads.fit_location import ForestParams
@@ -73,6 +80,7 @@ def build_heads(
         device,
         hashtag_method=hashtag_method,
         hashtag_neighbours=hashtag_neighbours,
+        embeddings=embeddings,
     )
     for name, info in summary["heads"].items():
         typer.echo(f"{name:12s} {json.dumps(info, sort_keys=True)}")
@@ -92,6 +100,7 @@ def run_build_heads(
     embedder: Any = None,
     hashtag_method: str = "neighbours",
     hashtag_neighbours: int = 50,
+    embeddings: Path | None = None,
 ) -> dict[str, Any]:
     import numpy as np
 
@@ -135,7 +144,12 @@ def run_build_heads(
     heads_dir.mkdir(parents=True)
     heads: dict[str, Any] = {}
     train = splits.train
-    batch = embed_all(embedder, train, desc="embed train")
+    embed_rows: Any = embed_all
+    if embeddings is not None:  # a batch run's Parquet: rows looked up by tweet id, nothing re-embedded
+        from training.embed_batch.parquet_io import embedder_from_parquet, model_digest
+
+        embed_rows = embedder_from_parquet(embeddings, model_digest(ckpt))
+    batch = embed_rows(embedder, train, desc="embed train")
 
     counts = hashtag_counts(train)
     tags = sorted(counts)
@@ -189,7 +203,7 @@ def run_build_heads(
     if splits.bot_labels:
         everything = splits.all_tweets()
         users = sorted(u for u in splits.bot_labels if u)
-        user_batch = embed_all(
+        user_batch = embed_rows(
             embedder, [t for t in everything if t.user_id in splits.bot_labels], desc="embed users' tweets"
         )
         owned = [t for t in everything if t.user_id in splits.bot_labels]
