@@ -137,6 +137,12 @@ def remember_work_sentences(embedder: Any, work_dir: Path) -> int:
             matrix = np.stack([np.asarray(features[i], np.float32) for i in ids]) if ids else None
             if matrix is not None:
                 total += int(embedder.remember_sentences([sentence_of(tweets[i]) for i in ids], matrix))
+    profiles = work_dir / "text_features" / "profiles.json"
+    if profiles.is_file():
+        names = json.loads(profiles.read_text(encoding="utf-8"))
+        matrix = np.load(work_dir / "text_features" / "profiles.npy").astype(np.float32)
+        if names:
+            total += int(embedder.remember_sentences(names, matrix))
     return total
 
 

@@ -6,6 +6,8 @@ Layout under WORK/text_features/ (float16 ``.npy`` matrices, rows parallel to th
   hashtags_{split}.npy + hashtags_{split}_ids.json  the tweet's hashtags as one sentence
   places.npy + places_index.json                  the neighbour texts of places.json, in its order;
                                                   index: {place_id: [first row, rows]}
+  profiles.npy + profiles.json                    each distinct profile location (``sentence_text``
+                                                  of it), for the location head's profile input
 Identical strings are encoded once (retweets and repeated hashtag sets are common).
 """
 
@@ -26,7 +28,7 @@ FEATURES_DIR = "text_features"
 
 def feature_files(work: Path, splits: Iterable[str]) -> list[Path]:
     base = work / FEATURES_DIR
-    out = [base / "places.npy", base / "places_index.json"]
+    out = [base / "places.npy", base / "places_index.json", base / "profiles.npy", base / "profiles.json"]
     for split in splits:
         for stem in (split, f"hashtags_{split}"):
             out += [base / f"{stem}.npy", base / f"{stem}_ids.json"]
@@ -49,9 +51,12 @@ def compute_text_features(
     torch.set_num_threads(threads)
     bodies: dict[str, list[tuple[str, str]]] = {}  # split -> (tweet id, text)
     tags: dict[str, list[tuple[str, str]]] = {}
+    profiles: set[str] = set()
     for split, tweets in tweets_by_split.items():
         bodies[split], tags[split] = [], []
         for tweet in tweets:
+            if tweet.user_location and tweet.user_location.strip():
+                profiles.add(sentence_text(tweet.user_location.strip()))
             if has_sentence(tweet.text):
                 bodies[split].append((tweet.id, sentence_text(tweet.text)))
             if tweet.hashtags:
@@ -68,6 +73,7 @@ def compute_text_features(
         {t for rows in bodies.values() for _, t in rows}
         | {t for rows in tags.values() for _, t in rows}
         | set(place_texts)
+        | profiles
     )
     encoder = MiniLMEncoder(device=device, batch_size=batch_size)
     vectors = np.zeros((len(distinct), encoder.dim), np.float16)
@@ -94,10 +100,17 @@ def compute_text_features(
     )
     np.save(out_dir / "places.npy", places_matrix)
     (out_dir / "places_index.json").write_text(json.dumps(index), encoding="utf-8")
+    profile_list = sorted(profiles)
+    np.save(
+        out_dir / "profiles.npy",
+        vectors[[row[t] for t in profile_list]] if profile_list else np.zeros((0, encoder.dim), np.float16),
+    )
+    (out_dir / "profiles.json").write_text(json.dumps(profile_list), encoding="utf-8")
     return {
         "encoder": MINILM.record(),
         "distinct_texts": len(distinct),
         "texts": {s: len(v) for s, v in bodies.items()},
         "hashtags": {s: len(v) for s, v in tags.items()},
         "place_texts": len(place_texts),
+        "profiles": len(profile_list),
     }
