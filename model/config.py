@@ -148,7 +148,7 @@ REAL = TrainConfig(
     loss_target="others",
     model=ModelConfig(dim=256, word_dim=100, user_dim=64, image_encoder="efficientnet_lite0",
                       image_size=224, image_feature_dim=1280, max_tokens=32, place_neighbours=32,
-                      text_encoder="minilm", text_hidden=512, hashtag_encoder="minilm"),
+                      text_encoder="minilm", text_hidden=512, hashtag_encoder="fasttext"),
 )
 
 PRESETS: dict[str, TrainConfig] = {"paper": PAPER, "small": SMALL, "real": REAL}

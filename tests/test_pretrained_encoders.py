@@ -126,7 +126,7 @@ def test_real_preset_checkpoint_round_trip(tmp_path: Path) -> None:
     torch.manual_seed(0)
     config = dataclasses.replace(
         REAL.model, components=("text", "hashtags", "location", "user"), dim=16, text_hidden=32,
-        user_dim=4, vocab_size=2, text_weights=te.MINILM.record(),
+        user_dim=4, vocab_size=2, text_weights=te.MINILM.record(), hashtag_encoder="minilm",
     )
     places = PlaceTable.from_json({
         "p1": {"name": "Springfield", "type": "city", "texts": ["rain again downtown", "great coffee here"],
