@@ -26,7 +26,10 @@ def build_heads(
         ),
     ],
     bot_labels: Annotated[
-        Path | None, typer.Option(help="user_id,label CSV; default DATA/bot_labels.csv.")
+        Path | None,
+        typer.Option(
+            help="user_id,label CSV or PAN truth.txt; default DATA/bot_labels.csv or DATA/truth.txt."
+        ),
     ] = None,
     bot_method: Annotated[
         str,
