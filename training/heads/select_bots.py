@@ -86,6 +86,8 @@ def fit_candidate(
         max_iter=150,
         learning_rate=0.1,
         max_leaf_nodes=15,
+        # scikit-learn's 20 would forbid every split on a few dozen users.
+        min_samples_leaf=min(20, max(2, len(y) // 10)),
         class_weight="balanced",
         early_stopping=False,
         random_state=seed,
