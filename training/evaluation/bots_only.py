@@ -42,7 +42,12 @@ def _training_set(
     return training_set(users, fields, averages, labels, posters, int(embedder.config.dim), n)
 
 
-def run(ckpt: Path, data: Path, out: Path, n_recent: int, folds_k: int, cnn: bool) -> dict[str, Any]:
+CONDITIONS = ("as given", "fields dropped")
+
+
+def run(
+    ckpt: Path, data: Path, out: Path, n_recent: int, folds_k: int, cnn: bool, conditions: tuple[str, ...]
+) -> dict[str, Any]:
     from model.embedder import TweetEmbedder
     from training.evaluation import bots as bot_eval
     from training.heads.data import load_splits
@@ -67,6 +72,8 @@ def run(ckpt: Path, data: Path, out: Path, n_recent: int, folds_k: int, cnn: boo
         "n_recent": n_recent,
     }
     for condition, transform in (("as given", None), ("fields dropped", bot_eval.drop_fields)):
+        if condition not in conditions:
+            continue
         t0 = time.perf_counter()
         ts = tweets if transform is None else [transform(t) for t in tweets]
         print(f"[{condition}] baselines", flush=True)
@@ -92,7 +99,13 @@ def run(ckpt: Path, data: Path, out: Path, n_recent: int, folds_k: int, cnn: boo
                 "Served bot detector, out-of-fold (synthetic world)",
             )
     metrics["seconds"] = round(time.perf_counter() - started, 1)
-    (out / "bots_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    name = (
+        "bots_metrics.json"
+        if len(conditions) == 2
+        else f"bots_metrics_{conditions[0].replace(' ', '_')}.json"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return metrics
 
 
@@ -109,7 +122,9 @@ def render(metrics: dict[str, Any], command: str) -> str:
         "calibrated the same way (sigmoid). F1 at that threshold, ROC AUC over the pooled test folds.",
         "",
     ]
-    for condition in ("as given", "fields dropped"):
+    for condition in CONDITIONS:
+        if condition not in metrics:
+            continue
         part = metrics[condition]
         title = "Data as given" if condition == "as given" else "Timestamps, images and mention ids dropped"
         md += [f"## {title}", "", "| method | F1 | ROC AUC | thresholds (per fold) |", "|---|---|---|---|"]
@@ -138,12 +153,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-recent", type=int, default=100)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--no-cnn", action="store_true")
+    parser.add_argument("--condition", choices=CONDITIONS, help="run one condition only (default: both)")
+    parser.add_argument("--render", nargs="+", type=Path, help="only write bots.md from these metrics files")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
-    metrics = run(args.ckpt, args.data, args.out, args.n_recent, args.folds, not args.no_cnn)
     command = f"python -m training.evaluation.bots_only {args.ckpt} {args.data} --out {args.out}"
+    if args.render:
+        metrics: dict[str, Any] = {}
+        for path in args.render:
+            metrics.update(json.loads(path.read_text(encoding="utf-8")))
+        (args.out / "bots.md").write_text(render(metrics, command), encoding="utf-8")
+        return
+    conditions = (args.condition,) if args.condition else CONDITIONS
+    metrics = run(args.ckpt, args.data, args.out, args.n_recent, args.folds, not args.no_cnn, conditions)
     (args.out / "bots.md").write_text(render(metrics, command), encoding="utf-8")
     print(render(metrics, command))
 
