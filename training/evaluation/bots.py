@@ -251,6 +251,7 @@ def selected_rows(
     splits: list[tuple[NDArray[np.int64], NDArray[np.int64]]],
     names: Sequence[str],
     progress: Callable[[str], None] = lambda _: None,
+    inner_folds: int = 5,
 ) -> tuple[dict[str, dict[str, Any]], NDArray[np.float64]]:
     """Per candidate of training/heads/select_bots.py, and for the served detector (the candidate the
     inner CV chose on each outer fold's training users): F1 at the threshold chosen on the training
@@ -269,7 +270,7 @@ def selected_rows(
     chosen: list[str] = []
     for i, (train_idx, test_idx) in enumerate(splits):
         progress(f"fold {i + 1}/{len(splits)}: selecting among {len(names)} candidates")
-        detector, fitted = select_detector(data, train_idx, names, fit_all=True)
+        detector, fitted = select_detector(data, train_idx, names, k=inner_folds, fit_all=True)
         table = detector.cv["candidates"]
         test_users = [data.users[j].recent(data.n_recent) for j in test_idx]
         feats = detector.features(test_users, [data.posters] if data.posters is not None else None)

@@ -46,7 +46,14 @@ CONDITIONS = ("as given", "fields dropped")
 
 
 def run(
-    ckpt: Path, data: Path, out: Path, n_recent: int, folds_k: int, cnn: bool, conditions: tuple[str, ...]
+    ckpt: Path,
+    data: Path,
+    out: Path,
+    n_recent: int,
+    folds_k: int,
+    cnn: bool,
+    conditions: tuple[str, ...],
+    inner_folds: int = 5,
 ) -> dict[str, Any]:
     from model.embedder import TweetEmbedder
     from training.evaluation import bots as bot_eval
@@ -68,7 +75,8 @@ def run(
         "data": splits.description,
         "users": len(users),
         "bots": int(y.sum()),
-        "protocol": f"stratified {len(folds)}-fold CV over the labelled users",
+        "protocol": f"stratified {len(folds)}-fold CV over the labelled users (the selection inside each "
+        f"fold: {inner_folds}-fold CV on that fold's training users)",
         "n_recent": n_recent,
     }
     for condition, transform in (("as given", None), ("fields dropped", bot_eval.drop_fields)):
@@ -86,7 +94,7 @@ def run(
         rows = bot_eval.evaluate_scorers(scorers, y, folds)
         data_set = _training_set(ts, users, labels, embedder, n_recent)
         selected, probs = bot_eval.selected_rows(
-            data_set, folds, names, lambda m, c=condition: print(f"[{c}] {m}", flush=True)
+            data_set, folds, names, lambda m, c=condition: print(f"[{c}] {m}", flush=True), inner_folds
         )
         rows.update(selected)
         metrics[condition] = {"rows": rows, "seconds": round(time.perf_counter() - t0, 1)}
@@ -152,6 +160,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/evaluation"))
     parser.add_argument("--n-recent", type=int, default=100)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--inner-folds", type=int, default=5, help="CV folds of the selection inside each fold"
+    )
     parser.add_argument("--no-cnn", action="store_true")
     parser.add_argument("--condition", choices=CONDITIONS, help="run one condition only (default: both)")
     parser.add_argument("--render", nargs="+", type=Path, help="only write bots.md from these metrics files")
@@ -167,7 +178,16 @@ def main(argv: list[str] | None = None) -> None:
         (args.out / "bots.md").write_text(render(metrics, command), encoding="utf-8")
         return
     conditions = (args.condition,) if args.condition else CONDITIONS
-    metrics = run(args.ckpt, args.data, args.out, args.n_recent, args.folds, not args.no_cnn, conditions)
+    metrics = run(
+        args.ckpt,
+        args.data,
+        args.out,
+        args.n_recent,
+        args.folds,
+        not args.no_cnn,
+        conditions,
+        args.inner_folds,
+    )
     (args.out / "bots.md").write_text(render(metrics, command), encoding="utf-8")
     print(render(metrics, command))
 
