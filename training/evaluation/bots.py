@@ -205,7 +205,7 @@ SERVED = "Served detector (chosen by inner CV on each fold's training users)"
 
 def tfidf_lr_scorer(users: Sequence[str], tweets: Sequence[Tweet], labels: NDArray[np.int64]) -> Scorer:
     """TF-IDF word 1-2-grams and char 3-5-grams of all a user's tweets, concatenated, into a balanced
-    logistic regression; its threshold maximises F1 on the training users' 5-fold out-of-fold scores."""
+    logistic regression; its threshold maximises F1 on the training users' 3-fold out-of-fold scores."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -230,7 +230,7 @@ def tfidf_lr_scorer(users: Sequence[str], tweets: Sequence[Tweet], labels: NDArr
 
     def score(train_idx: NDArray[np.int64], test_idx: NDArray[np.int64]) -> ScoredFold:
         y = labels[train_idx]
-        inner = StratifiedKFold(min(5, int(np.bincount(y).min())), shuffle=True, random_state=0)
+        inner = StratifiedKFold(min(3, int(np.bincount(y).min())), shuffle=True, random_state=0)
         oof = cross_val_predict(pipeline(), texts[train_idx], y, cv=inner, method="predict_proba")[:, 1]
         model = pipeline().fit(texts[train_idx], y)
         proba = model.predict_proba(texts[test_idx])[:, 1]
