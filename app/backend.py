@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from model.heads.bot_features import BotUser
 from model.record import Tweet
 
 HEAD_NAMES: tuple[str, ...] = ("hashtags", "location", "bots", "image_index", "text_index")
@@ -76,6 +77,18 @@ def average_of(components: dict[str, np.ndarray], present: dict[str, bool], dim:
 
 
 @dataclass(frozen=True)
+class BotExplanation:
+    """A bot score as /bot-score returns it."""
+
+    probability: float  # in [0, 1]; calibrated when ``calibrated``
+    subscores: dict[str, float]  # feature group (content, behaviour, embedding) -> P(bot) from it alone
+    tweets_used: int
+    fitted_tweets: int  # tweets per user the detector was fitted on
+    detector: str
+    calibrated: bool
+
+
+@dataclass(frozen=True)
 class PlaceGuessOut:
     place_id: str
     name: str
@@ -112,7 +125,12 @@ class Backend(Protocol):
         ...
 
     def bot_scores(self, user_tweet_averages: list[np.ndarray]) -> np.ndarray:
-        """(U,) scores in [0, 1], one per user, from (n_u, dim) tweet averages each."""
+        """(U,) scores in [0, 1], one per user, from (n_u, dim) tweet averages each (the fixed heads
+        only: the selected detector also needs the tweets' fields, see bot_explain)."""
+        ...
+
+    def bot_explain(self, user: BotUser, posters: dict[int, int]) -> BotExplanation:
+        """One user's score from their stored tweets (newest first) and their texts' poster counts."""
         ...
 
     @property

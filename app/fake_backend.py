@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from app.backend import HEAD_NAMES, EmbeddingResult, PlaceGuessOut, average_of
+from app.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, PlaceGuessOut, average_of
+from model.heads.bot_features import BotUser
 from model.record import COMPONENTS, Tweet
 from model.tokenizer import tokenize
 
@@ -179,6 +180,11 @@ class FakeBackend:
             mean_sim = float((sims.sum() - np.trace(sims)) / (n * (n - 1))) if n > 1 else 0.0
             scores.append(1.0 / (1.0 + np.exp(-10.0 * (mean_sim - 0.5))))
         return np.asarray(scores, np.float64)
+
+    def bot_explain(self, user: BotUser, posters: dict[int, int]) -> BotExplanation:
+        n = self.bot_recent_tweets
+        score = float(self.bot_scores([user.averages[:n]])[0])
+        return BotExplanation(score, {"embedding": score}, min(n, len(user.fields)), n, "fake", False)
 
     def search(self, index: str, queries: list[np.ndarray], k: int) -> list[list[tuple[str, float]]]:
         vectors = self._image_index if index == "image" else self._text_index  # (T, dim)

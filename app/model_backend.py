@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from app.backend import HEAD_NAMES, EmbeddingResult, PlaceGuessOut
+from app.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, PlaceGuessOut
+from model.heads.bot_features import BotUser
 from model.record import Tweet
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,25 @@ class ModelBackend:
         return int(self.heads.bots.n_recent)
 
     def bot_scores(self, user_tweet_averages: list[np.ndarray]) -> np.ndarray:
+        from model.heads.bot_selected import SelectedBotDetector
+
+        if isinstance(self.heads.bots, SelectedBotDetector):
+            raise TypeError("the selected bot detector needs the tweets' fields: use bot_explain")
         return np.asarray(self.heads.bots.score(user_tweet_averages), np.float64)
+
+    def bot_explain(self, user: BotUser, posters: dict[int, int]) -> BotExplanation:
+        from model.heads.bot_selected import SelectedBotDetector
+
+        bots = self.heads.bots
+        n = int(bots.n_recent)
+        if isinstance(bots, SelectedBotDetector):
+            scored = bots.explain([user], [posters])[0]
+            return BotExplanation(
+                scored.probability, scored.subscores, scored.tweets_used, n, bots.chosen.name, True
+            )
+        score = float(bots.score([user.averages[:n]])[0])
+        kind = type(bots).__name__.removesuffix("BotDetector").lower()
+        return BotExplanation(score, {}, min(n, len(user.fields)), n, kind, False)
 
     def search(self, index: str, queries: list[np.ndarray], k: int) -> list[list[tuple[str, float]]]:
         head = self.heads.image_index if index == "image" else self.heads.text_index
@@ -177,4 +196,18 @@ class ModelBackend:
             "checkpoint": str(self.path),
             "model_process": hasattr(self.embedder, "close"),
             "model_processes": int(getattr(self.embedder, "processes", 0)),
+            "bot_detector": self._bot_detector(),
+        }
+
+    def _bot_detector(self) -> dict[str, Any] | None:
+        bots = self.heads.bots
+        if bots is None:
+            return None
+        describe = getattr(bots, "describe", None)
+        if describe is not None:
+            return dict(describe())
+        return {
+            "kind": type(bots).__name__,
+            "threshold": float(bots.threshold),
+            "n_recent": int(bots.n_recent),
         }

@@ -234,10 +234,21 @@ class LocationResponse(BaseModel):
 
 class BotScoreResponse(BaseModel):
     user: str
-    score: float = Field(ge=0, le=1)
-    label: Literal["bot", "human"]
+    score: float = Field(ge=0, le=1, description="The bot probability (same as `probability`).")
+    label: Literal["bot", "human"] = Field(description="bot when the score is at or above the threshold.")
     threshold: float
     tweets_used: int
+    probability: float = Field(
+        0.0, ge=0, le=1, description="P(bot); calibrated on out-of-fold scores when `calibrated`."
+    )
+    calibrated: bool = False
+    subscores: dict[str, float] = Field(
+        default_factory=dict,
+        description="P(bot) from one feature group alone: content, behaviour, embedding.",
+    )
+    detector: str = Field("", description="The detector build-heads chose (see /info).")
+    fitted_tweets: int = Field(0, description="Tweets per user the detector was fitted on.")
+    note: str | None = Field(None, description="Set when fewer tweets than fitted_tweets were used.")
 
 
 class StoreResponse(BaseModel):
@@ -299,3 +310,6 @@ class InfoResponse(BaseModel):
     redis: str | None
     config: dict[str, Any]
     limits: dict[str, int | float]
+    bot_detector: dict[str, Any] | None = Field(
+        None, description="The served bot detector: which one build-heads chose and its CV figures."
+    )

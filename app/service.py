@@ -26,7 +26,8 @@ from app.redis_link import RedisLink
 from app.settings import Settings
 from app.store import MemoryStore, RecentTweetStore, RedisStore, StoredTweet, StoreUnavailableError
 from app.tweets import TweetInput
-from model.record import RecordError, Tweet
+from model.heads.bot_features import BotUser, TweetFields
+from model.record import Tweet
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,7 +71,9 @@ class EmbeddingService:
         self.load_error: str | None = None
         self.redis: RedisLink | None = None
         self.cache: EmbeddingCache = NoCache()
-        self.store: RecentTweetStore = MemoryStore(settings.store_max_tweets, settings.store_max_users)
+        self.store: RecentTweetStore = MemoryStore(
+            settings.store_max_tweets, settings.store_max_users, settings.store_ttl_s
+        )
         self._loading: asyncio.Task[None] | None = None
         self._switch_interval = sys.getswitchinterval()
         self._make_workers()
@@ -111,7 +114,7 @@ class EmbeddingService:
                     "redis at %s not reachable at start; cache bypassed and store 503 until it is",
                     s.redis_url,
                 )
-            self.store = RedisStore(self.redis, s.store_max_tweets)
+            self.store = RedisStore(self.redis, s.store_max_tweets, s.store_ttl_s, s.store_max_users)
             if s.cache_enabled:
                 self.cache = RedisCache(self.redis, s.cache_ttl_s)
         elif s.cache_enabled:
@@ -247,16 +250,20 @@ class EmbeddingService:
         digest = self.backend.checkpoint_digest if self.backend is not None else None
         entries = []
         for i, item in enumerate(items):
-            record = item.tweet.with_image(None).to_flat()
+            fields = TweetFields.from_tweet(
+                item.tweet, image=item.image is not None or bool(item.tweet.image)
+            )
             avg = None if averages is None or not np.any(averages[i]) else averages[i]
-            entries.append(StoredTweet(record, avg, digest if avg is not None else None))
+            entries.append(StoredTweet(fields, avg, digest if avg is not None else None))
         try:
             return await self.store.append(user, entries)
         except StoreUnavailableError as exc:
             raise store_unavailable(exc) from None
 
-    async def recent_averages(self, user: str, n: int) -> np.ndarray:
-        """(n_u, dim) tweet averages of the user's last n stored tweets; re-embeds stale entries."""
+    async def recent_user(self, user: str, n: int) -> tuple[BotUser, dict[int, int]]:
+        """The user's last n stored tweets as the bot head sees them (entries embedded by another
+        checkpoint are re-embedded from their kept text; image-only ones are then left out), and the
+        poster counts of their texts."""
         backend = self.require_backend()
         try:
             stored = await self.store.recent(user, n)
@@ -268,23 +275,31 @@ class EmbeddingService:
                 f"no tweets stored for user '{user}' "
                 f"(store some with POST /users/{{user}}/tweets or POST /embed with store: true)",
             )
-        fresh = [
-            s.average
-            for s in stored
-            if s.average is not None
-            and s.digest == backend.checkpoint_digest
-            and s.average.shape == (backend.dim,)
+        stale = [
+            i
+            for i, s in enumerate(stored)
+            if s.average is None
+            or not s.made_by(backend.checkpoint_digest)
+            or s.average.shape != (backend.dim,)
         ]
-        stale: list[TweetInput] = []
-        for s in stored:
-            if s.average is None or s.digest != backend.checkpoint_digest:
-                try:
-                    stale.append(TweetInput(Tweet.from_flat(s.record)))
-                except RecordError:
-                    continue  # an image-only tweet embedded by another checkpoint: nothing left to embed
-        if stale:
-            result = await self.embed(stale)
-            fresh.extend(result.average[i] for i in range(len(result)) if np.any(result.average[i]))
-        if not fresh:
+        averages: dict[int, np.ndarray] = {
+            i: s.average for i, s in enumerate(stored) if i not in set(stale) and s.average is not None
+        }
+        texts = [i for i in stale if stored[i].fields.text]
+        if texts:
+            result = await self.embed(
+                [TweetInput(Tweet(f"stored-{i}", stored[i].fields.text)) for i in texts]
+            )
+            for j, i in enumerate(texts):
+                if np.any(result.average[j]):
+                    averages[i] = result.average[j]
+        kept = sorted(averages)
+        if not kept:
             raise ApiError("user_not_found", f"no usable tweets stored for user '{user}'")
-        return np.stack(fresh).astype(np.float32)  # (n_u, dim)
+        fields = [stored[i].fields for i in kept]
+        try:
+            posters = await self.store.posters(sorted({f.text_hash for f in fields}))
+        except StoreUnavailableError as exc:
+            raise ApiError("store_unavailable", str(exc)) from None
+        matrix = np.stack([averages[i] for i in kept]).astype(np.float32)  # (n_u, dim)
+        return BotUser(fields, matrix), posters

@@ -86,7 +86,12 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(100_000, ge=1, description="In-process cache size (LRU).")
     cache_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="Redis cache entry lifetime.")
     store_max_tweets: int = Field(100, ge=1, le=10_000, description="Recent tweets kept per user (n).")
-    store_max_users: int = Field(100_000, ge=1, description="Users kept by the in-process store (LRU).")
+    store_max_users: int = Field(
+        100_000, ge=1, description="Users kept by the store (in process or Redis); the longest idle go first."
+    )
+    store_ttl_s: int = Field(
+        30 * 86_400, ge=60, description="A user's stored tweets expire this long after their last append."
+    )
 
     # Micro-batching.
     batch_max_size: int = Field(32, ge=1, le=4096, description="Most tweets in one forward pass.")

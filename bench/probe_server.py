@@ -31,7 +31,7 @@ from app.main import create_app
 from app.settings import load_settings
 from model.record import Tweet
 
-TIMED_METHODS = ("embed", "recommend_hashtags", "predict_location", "bot_scores", "search")
+TIMED_METHODS = ("embed", "recommend_hashtags", "predict_location", "bot_explain", "search")
 
 
 class Probes:

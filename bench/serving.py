@@ -226,7 +226,7 @@ HEAD_CALL = {
     "/predict-location": "predict_location",
     "/search/texts": "search",
     "/search/images": "search",
-    "/bot-score": "bot_scores",
+    "/bot-score": "bot_explain",
 }
 
 

@@ -42,7 +42,7 @@ async def test_store_in_redis_is_capped(redis_server: RedisServer) -> None:
         assert response.status_code == 201 and response.json()["total"] == 4
         assert redis_server.command("llen", "tweetembed:recent:bob") == "4"
         newest = redis_server.command("lindex", "tweetembed:recent:bob", "0")
-        assert '"id":"5"' in newest.replace(" ", "")
+        assert '"post 5"' in newest
         score = (await client.get("/bot-score/bob")).json()
         assert score["tweets_used"] == 4
 
@@ -92,3 +92,56 @@ async def test_redis_down_at_start_still_serves(redis_server: RedisServer) -> No
         redis_server.start()
         await asyncio.sleep(0.15)
         assert (await client.get("/bot-score/alice")).status_code == 404  # reachable, and nothing stored
+
+
+BYTES_PER_TWEET_BOUND = 4_096
+"""Redis bytes per stored tweet (FakeBackend, dim 64) that a hostile request may not exceed: the
+fields, 16 hashed mentions, 280 characters of text and the base64 tweet average, with Redis' own
+per-element overhead."""
+
+
+async def test_store_bounds_each_tweet_whatever_the_request_holds(redis_server: RedisServer) -> None:  # noqa: F811
+    # 64 tweets, each with 1,000 mentions of 140 characters and a 2,000-character text: ~9 MB.
+    mentions = [f"{i:04d}" + "m" * 136 for i in range(1000)]
+    tweets = [{"id": i, "text": "x" * 2000, "mentions": mentions} for i in range(64)]
+    async with running_app(redis_url=redis_server.url, store_max_tweets=100) as (_, client):
+        response = await client.post("/users/mallory/tweets", json={"tweets": tweets})
+        assert response.status_code == 201, response.text
+        assert (await client.get("/bot-score/mallory")).status_code == 200
+    assert redis_server.command("llen", "tweetembed:recent:mallory") == "64"
+    used = int(redis_server.command("memory", "usage", "tweetembed:recent:mallory", "samples", "0"))
+    print("redis bytes per stored tweet:", used / 64)
+    assert used < 64 * BYTES_PER_TWEET_BOUND, used
+
+
+async def test_store_users_expire_and_are_capped(redis_server: RedisServer) -> None:  # noqa: F811
+    async with running_app(redis_url=redis_server.url, store_ttl_s=3600, store_max_users=2) as (_, client):
+        for user in ("ann", "ben", "cat"):
+            tweets = {"tweets": [{"id": 1, "text": f"hello from {user}"}]}
+            assert (await client.post(f"/users/{user}/tweets", json=tweets)).status_code == 201
+        ttl = int(redis_server.command("ttl", "tweetembed:recent:cat"))
+        assert 3500 < ttl <= 3600
+        assert int(redis_server.command("ttl", "tweetembed:texts:cat")) > 3500
+        # The longest idle user went when the third arrived.
+        assert redis_server.command("exists", "tweetembed:recent:ann") == "0"
+        assert (await client.get("/bot-score/ann")).status_code == 404
+        assert (await client.get("/bot-score/cat")).status_code == 200
+        # An append refreshes the TTL.
+        redis_server.command("expire", "tweetembed:recent:cat", "10")
+        more = {"tweets": [{"id": 2, "text": "again"}]}
+        assert (await client.post("/users/cat/tweets", json=more)).status_code == 201
+        assert int(redis_server.command("ttl", "tweetembed:recent:cat")) > 3500
+
+
+async def test_store_counts_distinct_posters_of_a_text(redis_server: RedisServer) -> None:  # noqa: F811
+    from app.store import RedisStore
+    from model.heads.bot_features import text_hash
+
+    async with running_app(redis_url=redis_server.url) as (app, client):
+        for user in ("ann", "ben"):
+            tweets = {"tweets": [{"id": 1, "text": "buy now https://t.co/a"}, {"id": 2, "text": "buy now"}]}
+            assert (await client.post(f"/users/{user}/tweets", json=tweets)).status_code == 201
+        store = app.state.service.store
+        assert isinstance(store, RedisStore)
+        h = text_hash("buy now")
+        assert await store.posters([h, 12345]) == {h: 2, 12345: 0}

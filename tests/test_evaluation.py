@@ -134,6 +134,7 @@ def test_evaluation_end_to_end_on_fake_embeddings(tmp_path: Path) -> None:
     assert set(metrics["baselines"]["bots"]) == {
         "Behaviour + TF-IDF random forest",
         "Behaviour features only forest",
+        "TF-IDF + logistic regression over the user's concatenated tweets",
     }
     # kNN and the CNN judge at 0.5; the forests choose a threshold per fold on out-of-bag votes.
     folds = len(joint["bots"]["kNN k=3"]["thresholds"])

@@ -150,7 +150,8 @@ def built_checkpoint(tmp_path: Path) -> tuple[Path, Path, FakeEmbedder]:
     write_manifest(ckpt)
     work = write_work_dir(tmp_path, tiny_tweets())
     embedder = FakeEmbedder()
-    run_build_heads(ckpt, work, params=ForestParams(n_estimators=10, n_jobs=1), embedder=embedder, bot_k=3)
+    params = ForestParams(n_estimators=10, n_jobs=1)
+    run_build_heads(ckpt, work, params=params, embedder=embedder, bot_method="knn", bot_k=3)
     return ckpt, work, embedder
 
 

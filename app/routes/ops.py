@@ -103,4 +103,5 @@ async def info(service: ServiceDep, settings: SettingsDep) -> InfoResponse:
         redis=redis,
         config=dict(details.get("config", {})),
         limits=limits,
+        bot_detector=details.get("bot_detector"),
     )

@@ -40,16 +40,28 @@ async def bot_score(
 ) -> BotScoreResponse:
     backend = service.require_head("bots")
     limit = min(n or backend.bot_recent_tweets, service.settings.store_max_tweets)
-    averages = await service.recent_averages(user, limit)  # (n_u, dim)
-    scores = await service.run_head(backend.bot_scores, [averages])
-    score = min(1.0, max(0.0, float(scores[0])))
+    tweets, posters = await service.recent_user(user, limit)
+    scored = await service.run_head(backend.bot_explain, tweets, posters)
+    score = min(1.0, max(0.0, float(scored.probability)))
     threshold = backend.bot_threshold
+    note = None
+    if scored.tweets_used < scored.fitted_tweets:
+        note = (
+            f"scored on {scored.tweets_used} tweets; the detector was fitted on users' newest "
+            f"{scored.fitted_tweets}, so this score is less certain"
+        )
     return BotScoreResponse(
         user=user,
         score=score,
         label="bot" if score >= threshold else "human",
         threshold=threshold,
-        tweets_used=int(averages.shape[0]),
+        tweets_used=scored.tweets_used,
+        probability=score,
+        calibrated=scored.calibrated,
+        subscores={k: min(1.0, max(0.0, v)) for k, v in scored.subscores.items()},
+        detector=scored.detector,
+        fitted_tweets=scored.fitted_tweets,
+        note=note,
     )
 
 

@@ -24,6 +24,7 @@ from model.heads.vector_index import normalise_rows
 
 if TYPE_CHECKING:
     from model.heads.bot_forest import ForestBotDetector
+    from model.heads.bot_selected import SelectedBotDetector
 
 META_FILE = "bots.json"
 KNN_FILE = "bots_knn.npz"
@@ -163,10 +164,16 @@ class CnnBotDetector:
         return cls(net, int(meta["dim"]), int(meta["n_recent"]), float(meta["threshold"]))
 
 
-def load_bot_detector(heads_dir: Path) -> KnnBotDetector | CnnBotDetector | ForestBotDetector:
+def load_bot_detector(
+    heads_dir: Path,
+) -> KnnBotDetector | CnnBotDetector | ForestBotDetector | SelectedBotDetector:
     """The detector bots.json names ("kind"; files written before the key existed are kNN)."""
     meta = json.loads((heads_dir / META_FILE).read_text(encoding="utf-8"))
     kind = meta.get("kind", "knn")
+    if kind == "selected":
+        from model.heads.bot_selected import SelectedBotDetector
+
+        return SelectedBotDetector.load(heads_dir)
     if kind == "cnn":
         return CnnBotDetector.load(heads_dir, meta)
     if kind == "forest":

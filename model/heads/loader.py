@@ -14,6 +14,7 @@ from pathlib import Path
 from model.checkpoint import CheckpointError, verify_manifest
 from model.heads.bot_forest import ForestBotDetector
 from model.heads.bot_head import CnnBotDetector, KnnBotDetector, load_bot_detector
+from model.heads.bot_selected import SelectedBotDetector
 from model.heads.hashtag_index import INDEX_FILE, TAGS_FILE, HashtagRecommender
 from model.heads.hashtag_neighbours import INDEX_FILE as NEIGHBOUR_INDEX
 from model.heads.hashtag_neighbours import META_FILE as NEIGHBOUR_META
@@ -31,7 +32,7 @@ class Heads:
     hashtags: HashtagRecommender | NeighbourHashtagRecommender | None = None
     hashtags_paper: HashtagRecommender | None = None
     location: LocationPredictor | None = None
-    bots: KnnBotDetector | CnnBotDetector | ForestBotDetector | None = None
+    bots: KnnBotDetector | CnnBotDetector | ForestBotDetector | SelectedBotDetector | None = None
     image_index: RetrievalIndex | None = None
     text_index: RetrievalIndex | None = None
 

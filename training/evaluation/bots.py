@@ -197,3 +197,120 @@ def describe(labels: NDArray[np.int64], test_mask: NDArray[np.bool_] | None, n_f
         "bots": int(labels.sum()),
         "protocol": "given test labels" if test_mask is not None else f"stratified {n_folds}-fold CV",
     }
+
+
+TFIDF_LR = "TF-IDF + logistic regression over the user's concatenated tweets"
+SERVED = "Served detector (chosen by inner CV on each fold's training users)"
+
+
+def tfidf_lr_scorer(users: Sequence[str], tweets: Sequence[Tweet], labels: NDArray[np.int64]) -> Scorer:
+    """TF-IDF word 1-2-grams and char 3-5-grams of all a user's tweets, concatenated, into a balanced
+    logistic regression; its threshold maximises F1 on the training users' 3-fold out-of-fold scores."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+
+    from training.heads.fit_bots import f1_maximising_threshold
+
+    by_user = _tweets_by_user(users, tweets)
+    texts = np.array(["\n".join(t.text or "" for t in by_user[u]) for u in users], dtype=object)
+
+    def pipeline() -> Any:
+        union = FeatureUnion(
+            [
+                ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+                (
+                    "char",
+                    TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True),
+                ),
+            ]
+        )
+        return make_pipeline(union, LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000))
+
+    def score(train_idx: NDArray[np.int64], test_idx: NDArray[np.int64]) -> ScoredFold:
+        y = labels[train_idx]
+        inner = StratifiedKFold(min(3, int(np.bincount(y).min())), shuffle=True, random_state=0)
+        oof = cross_val_predict(pipeline(), texts[train_idx], y, cv=inner, method="predict_proba")[:, 1]
+        model = pipeline().fit(texts[train_idx], y)
+        proba = model.predict_proba(texts[test_idx])[:, 1]
+        return np.asarray(proba, dtype=np.float64), f1_maximising_threshold(y, oof)
+
+    return score
+
+
+def drop_fields(tweet: Tweet) -> Tweet:
+    """The "fields dropped" condition: no timestamp, no image, no mention ids (as in PAN-like corpora)."""
+    from dataclasses import replace
+
+    return replace(tweet, created_at=None, image=None, mentions=())
+
+
+def selected_rows(
+    data: Any,
+    splits: list[tuple[NDArray[np.int64], NDArray[np.int64]]],
+    names: Sequence[str],
+    progress: Callable[[str], None] = lambda _: None,
+    inner_folds: int = 5,
+) -> tuple[dict[str, dict[str, Any]], NDArray[np.float64]]:
+    """Per candidate of training/heads/select_bots.py, and for the served detector (the candidate the
+    inner CV chose on each outer fold's training users): F1 at the threshold chosen on the training
+    users' calibrated out-of-fold scores, ROC AUC of the calibrated scores pooled over the outer test
+    folds. Also returns the served detector's pooled calibrated probabilities (for the reliability
+    diagram; users outside every test fold keep NaN)."""
+    from sklearn.metrics import f1_score
+
+    from training.heads.select_bots import select_detector
+
+    labels = data.labels
+    n = len(labels)
+    probs = {name: np.full(n, np.nan) for name in [*names, SERVED]}
+    flags = {name: np.zeros(n, dtype=bool) for name in probs}
+    thresholds: dict[str, list[float]] = {name: [] for name in probs}
+    chosen: list[str] = []
+    for i, (train_idx, test_idx) in enumerate(splits):
+        progress(f"fold {i + 1}/{len(splits)}: selecting among {len(names)} candidates")
+        detector, fitted = select_detector(data, train_idx, names, k=inner_folds, fit_all=True)
+        table = detector.cv["candidates"]
+        test_users = [data.users[j].recent(data.n_recent) for j in test_idx]
+        feats = detector.features(test_users, [data.posters] if data.posters is not None else None)
+        for name, cand in fitted.items():
+            p = cand.proba(test_users, feats)
+            probs[name][test_idx] = p
+            flags[name][test_idx] = p >= table[name]["threshold"]
+            thresholds[name].append(table[name]["threshold"])
+        served = detector.chosen.name
+        chosen.append(served)
+        probs[SERVED][test_idx] = probs[served][test_idx]
+        flags[SERVED][test_idx] = flags[served][test_idx]
+        thresholds[SERVED].append(detector.threshold)
+    scored = np.concatenate([test for _, test in splits])
+    out: dict[str, dict[str, Any]] = {}
+    for name in probs:
+        f1 = float(f1_score(labels[scored], flags[name][scored].astype(int), zero_division=0))
+        _, auc = binary_f1_auc(labels[scored], probs[name][scored])
+        out[name] = {"F1": round(f1, 4), "AUC": round(auc, 4), "thresholds": thresholds[name]}
+    out[SERVED]["chosen"] = chosen
+    return out, probs[SERVED]
+
+
+def reliability_diagram(labels: NDArray[np.int64], probs: NDArray[np.float64], path: Any, title: str) -> None:
+    """Calibration plot of pooled out-of-fold probabilities: observed bot share per probability bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import calibration_curve
+
+    keep = ~np.isnan(probs)
+    observed, predicted = calibration_curve(labels[keep], probs[keep], n_bins=10, strategy="quantile")
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    ax.plot(predicted, observed, marker="o", label="served detector")
+    ax.set_xlabel("predicted P(bot) (quantile bins)")
+    ax.set_ylabel("observed share of bots")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

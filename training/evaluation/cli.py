@@ -21,7 +21,10 @@ def evaluate(
     ],
     out: Annotated[Path, typer.Option("--out", help="Report directory (metrics.json, report.md, *.png).")],
     bot_labels: Annotated[
-        Path | None, typer.Option(help="user_id,label CSV; default DATA/bot_labels.csv.")
+        Path | None,
+        typer.Option(
+            help="user_id,label CSV or PAN truth.txt; default DATA/bot_labels.csv or DATA/truth.txt."
+        ),
     ] = None,
     bot_test_labels: Annotated[
         Path | None,

@@ -239,6 +239,9 @@ class Evaluation:
                         self.bot_users, self.splits.all_tweets(), self.bot_labels, behaviour
                     ),
                     bot_eval.BEHAVIOUR_FOREST: bot_eval.forest_scorer(behaviour, self.bot_labels),
+                    bot_eval.TFIDF_LR: bot_eval.tfidf_lr_scorer(
+                        self.bot_users, self.splits.all_tweets(), self.bot_labels
+                    ),
                 }
                 return bot_eval.evaluate_scorers(scorers, self.bot_labels, self._bot_folds())
 

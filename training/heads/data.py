@@ -69,8 +69,9 @@ def _prepared_data_path(work: Path) -> Path | None:
 
 def _default_bot_labels(data: Path, raw: Path | None) -> Path | None:
     for base in (data, raw):
-        if base is not None and base.is_dir() and (base / BOT_LABELS_FILE).is_file():
-            return base / BOT_LABELS_FILE
+        for name in (BOT_LABELS_FILE, "truth.txt"):  # truth.txt: a PAN author-profiling corpus
+            if base is not None and base.is_dir() and (base / name).is_file():
+                return base / name
     return None
 
 

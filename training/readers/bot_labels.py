@@ -1,4 +1,5 @@
-"""Bot labels: a CSV of ``user_id,label`` rows, label ``bot`` or ``human``, header optional."""
+"""Bot labels: a CSV of ``user_id,label`` rows, label ``bot`` or ``human``, header optional; or a PAN
+author-profiling ``truth.txt`` (``author_id:::bot|human:::gender``, training/readers/pan.py)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,17 @@ def read_bot_labels(path: Path | str, report: ReadReport | None = None) -> dict[
     report = report if report is not None else ReadReport()
     file = Path(path)
     name = str(file)
+    from training.readers.pan import is_pan_truth, read_pan_truth
+
+    if file.suffix != ".gz" and is_pan_truth(file):
+        pan = read_pan_truth(file, report)
+        report.labels_read += len(pan)
+        return pan
     labels: dict[str, str] = {}
-    with open_binary(file) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace",
-                                                     newline="") as text:
+    with (
+        open_binary(file) as raw,
+        io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="") as text,
+    ):
         rows = csv.reader(text)
         id_col, label_col = 0, 1
         for row in rows:

@@ -44,6 +44,11 @@ def read_tweets(path: Path | str, report: ReadReport | None = None) -> Iterator[
     if not root.exists():
         raise FileNotFoundError(f"no such file or directory: {root}")
     report = report if report is not None else ReadReport()
+    from training.readers.pan import is_pan_corpus, read_pan
+
+    if is_pan_corpus(root):
+        yield from read_pan(root, report)
+        return
     for file in tweet_files(root) if root.is_dir() else [root]:
         yield from read_tweet_file(file, report)
 
@@ -98,8 +103,9 @@ def _tweets_of(item: JsonValue, name: str, base_dir: Path, report: ReadReport) -
         report.skip(name, line, "not a tweet", _describe_document(value))
 
 
-def _v2_tweets(page: dict[str, Any], name: str, line: int, base_dir: Path,
-               report: ReadReport) -> Iterator[Tweet]:
+def _v2_tweets(
+    page: dict[str, Any], name: str, line: int, base_dir: Path, report: ReadReport
+) -> Iterator[Tweet]:
     items = page_items(page)
     if items and all(is_user_object(item) for item in items):
         report.skip(name, line, "not a tweet", f"v2 page of {len(items)} user objects")
