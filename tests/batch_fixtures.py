@@ -10,9 +10,8 @@ from model.record import Tweet
 
 
 def tiny_checkpoint(root: Path) -> tuple[Path, Path]:
-    from model_fixtures import build_work
-
     from model.config import SMALL
+    from tests.model_fixtures import build_work
     from training.trainer import train
 
     work = build_work(root / "work", n_train=64, n_val=16, n_test=16)

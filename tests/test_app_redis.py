@@ -100,7 +100,7 @@ fields, 16 hashed mentions, 280 characters of text and the base64 tweet average,
 per-element overhead."""
 
 
-async def test_store_bounds_each_tweet_whatever_the_request_holds(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_store_bounds_each_tweet_whatever_the_request_holds(redis_server: RedisServer) -> None:
     # 64 tweets, each with 1,000 mentions of 140 characters and a 2,000-character text: ~9 MB.
     mentions = [f"{i:04d}" + "m" * 136 for i in range(1000)]
     tweets = [{"id": i, "text": "x" * 2000, "mentions": mentions} for i in range(64)]
@@ -114,7 +114,7 @@ async def test_store_bounds_each_tweet_whatever_the_request_holds(redis_server: 
     assert used < 64 * BYTES_PER_TWEET_BOUND, used
 
 
-async def test_store_users_expire_and_are_capped(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_store_users_expire_and_are_capped(redis_server: RedisServer) -> None:
     async with running_app(redis_url=redis_server.url, store_ttl_s=3600, store_max_users=2) as (_, client):
         for user in ("ann", "ben", "cat"):
             tweets = {"tweets": [{"id": 1, "text": f"hello from {user}"}]}
@@ -133,7 +133,7 @@ async def test_store_users_expire_and_are_capped(redis_server: RedisServer) -> N
         assert int(redis_server.command("ttl", "tweetembed:recent:cat")) > 3500
 
 
-async def test_store_counts_distinct_posters_of_a_text(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_store_counts_distinct_posters_of_a_text(redis_server: RedisServer) -> None:
     from app.store import RedisStore
     from model.heads.bot_features import text_hash
 

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from batch_fixtures import tiny_checkpoint, work_tweets
 from typer.testing import CliRunner
 
 from model.embedder import TweetEmbedder
 from model.record import Tweet
+from tests.batch_fixtures import tiny_checkpoint, work_tweets
 from training.cli import app
 from training.embed_batch.local import LocalResult, run_local
 from training.embed_batch.parquet_io import EmbeddingsError, describe, load_embeddings, model_digest

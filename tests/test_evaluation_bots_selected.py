@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from heads_support import FakeEmbedder, tiny_tweets
 
+from tests.heads_support import FakeEmbedder, tiny_tweets
 from training.evaluation import bots as bot_eval
 from training.evaluation.bots_only import _training_set
 from training.heads.select_bots import candidate_names

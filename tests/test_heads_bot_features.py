@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from heads_support import FakeEmbedder, tiny_tweets, write_work_dir
 
 from model.checkpoint import write_manifest
 from model.heads.bot_features import (
@@ -27,6 +26,7 @@ from model.heads.bot_features import (
 from model.heads.bot_selected import SelectedBotDetector
 from model.heads.loader import load_heads
 from model.record import Tweet
+from tests.heads_support import FakeEmbedder, tiny_tweets, write_work_dir
 
 DIM = 4
 
@@ -120,9 +120,8 @@ def selected_checkpoint(tmp_path: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.asyncio
 async def test_fit_then_serve_gives_the_same_score_for_the_same_tweets(selected_checkpoint: Path) -> None:
-    from app_fixtures import running_app
-
     from app.model_backend import ModelBackend
+    from tests.app_fixtures import running_app
 
     heads = load_heads(selected_checkpoint)
     det = heads.bots

@@ -18,9 +18,8 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the Ray tests need the optional extra: pip install -e '.[ray]'")
 
-from batch_fixtures import tiny_checkpoint  # noqa: E402
-
 from model.embedder import TweetEmbedder  # noqa: E402
+from tests.batch_fixtures import tiny_checkpoint  # noqa: E402
 from training.embed_batch.local import run_local  # noqa: E402
 from training.embed_batch.parquet_io import describe, load_embeddings, model_digest, parquet_files  # noqa: E402
 from training.embed_batch.ray_engine import RayEmbedder, run_ray  # noqa: E402
