@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.store import StoredTweet
 from bench import loadgen, report
 from bench.artifacts import ensure
 from bench.loadgen import TIMEOUT, TRANSPORT_ERROR, Outcome, Request, RunResult, closed_loop, open_loop
@@ -221,6 +222,8 @@ def redis_outage(
 
     def store_request(i: int) -> Request:
         tweet = {**bodies[i % len(bodies)], "id": f"lt-{i}"}
+        # The store keeps the bot head's fields, not the id: the marker leads the kept text.
+        tweet["text"] = f"lt-{i} " + str(tweet.get("text") or "")
         tweet.pop("user_id", None)
         return Request(f"/users/lt-user-{i % n_users}/tweets", json.dumps({"tweets": [tweet]}).encode())
 
@@ -237,6 +240,8 @@ def redis_outage(
                 await loop.run_in_executor(None, redis.stop)
                 events["down"] = time.perf_counter() - t0
                 await asyncio.sleep(down_s)
+                # Redis may answer before start() returns: "while down" ends when the start begins.
+                events["starting"] = time.perf_counter() - t0
                 await loop.run_in_executor(None, redis.start)
                 events["up"] = time.perf_counter() - t0
 
@@ -276,13 +281,13 @@ def redis_outage(
         found_ids: set[str] = set()
         for u in range(n_users):
             for raw in redis.lrange(f"tweetembed:recent:lt-user-{u}"):
-                found_ids.add(str(json.loads(raw)["record"]["id"]))
+                found_ids.add(StoredTweet.from_json(raw).fields.text.split(" ", 1)[0])
         missing = sum(1 for k in acked if f"lt-{k}" not in found_ids)
     finally:
         server.stop()
         redis.stop()
     down, up = events.get("down", before), events.get("up", before + down_s)
-    during = store_r.window(down + 0.2, up)
+    during = store_r.window(down + 0.2, events.get("starting", up))
     after_r = store_r.window(up + 1.0, total)
     checks = {
         "/embed: no 5xx, timeouts or connection errors": embed_r.errors == 0 and embed_r.not_sent == 0,
@@ -332,6 +337,8 @@ def redis_restart(ckpt: Path, workload: Workload, base: Path, logs: Path, concur
 
     def store_request(i: int) -> Request:
         tweet = {**bodies[i % len(bodies)], "id": f"rr-{i}"}
+        # The store keeps the bot head's fields, not the id: the marker leads the kept text.
+        tweet["text"] = f"rr-{i} " + str(tweet.get("text") or "")
         tweet.pop("user_id", None)
         return Request(f"/users/rr-user-{i % n_users}/tweets", json.dumps({"tweets": [tweet]}).encode())
 
@@ -377,7 +384,7 @@ def redis_restart(ckpt: Path, workload: Workload, base: Path, logs: Path, concur
         found: set[str] = set()
         for u in range(n_users):
             for raw in redis.lrange(f"tweetembed:recent:rr-user-{u}"):
-                found.add(str(json.loads(raw)["record"]["id"]))
+                found.add(StoredTweet.from_json(raw).fields.text.split(" ", 1)[0])
         missing = sum(1 for k in acked if f"rr-{k}" not in found)
     finally:
         server.stop()
