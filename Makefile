@@ -51,9 +51,10 @@ eval: install
 
 # Real corpora end to end (prepare, train, build-heads, evaluate) for the paper and the real-data preset
 # (small until it exists) and the baselines, side by side -> docs/evaluation/real/. Any corpus works:
-# REAL_DATA="a/ b.jsonl". REAL_ARGS e.g. --max-iterations 300 --presets paper,real (see --help).
+# REAL_DATA="a/ b.jsonl". REAL_ARGS: step budgets and presets (python -m training.evaluation.run_real --help);
+# the paper preset's steps take about a minute each on a shared 2-core CPU, hence its own small budget.
 REAL_DATA ?= ../shared/data/sicss-arkansas ../shared/data/mediaeval2016-dev
-REAL_ARGS ?=
+REAL_ARGS ?= --max-iterations 60 --iterations paper=6
 eval-real: install
 	$(BIN)/python -m training.evaluation.run_real $(REAL_DATA) --out docs/evaluation/real --dir work/eval_real $(REAL_ARGS)
 

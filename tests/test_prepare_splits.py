@@ -168,3 +168,17 @@ def test_auto_is_the_world_file_for_a_world_and_chronological_otherwise(tmp_path
     (world / "splits.json").write_text("{}")
     assert resolve_auto(world) == "world"
     assert resolve_auto(world / "splits.json") == "chrono"  # a file is never a world
+
+
+def test_build_heads_splits_raw_data_by_the_same_chronological_rule(tmp_path: Path) -> None:
+    from prepare_helpers import write_dataset  # tests/ helper module
+
+    from training.heads.data import load_splits
+
+    data = write_dataset(tmp_path / "raw")
+    splits = load_splits(data)
+    tweets = [Tweet.from_flat(json.loads(line)) for line in data.read_text().splitlines()]
+    rule = rule_from_times(tweet_time_keys(tweets))
+    for name in ("train", "val", "test"):
+        assert [t.id for t in getattr(splits, name)] == [t.id for t in tweets if rule.assign(t) == name]
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (72, 9, 9)

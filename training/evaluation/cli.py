@@ -51,6 +51,14 @@ def evaluate(
             "text_image_joint_loss, paper_loss, without_<component>. Default: all."
         ),
     ] = None,
+    max_iterations: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop each comparison model's training after this many optimizer steps (give the joint "
+            "model's own `train --max-iterations`, so that both had the same budget).",
+            min=1,
+        ),
+    ] = None,
     models_dir: Annotated[
         Path | None,
         typer.Option(
@@ -101,6 +109,7 @@ def evaluate(
         ),
         larger_forest=LARGER_FOREST if larger_forest else None,
         comparisons=tuple(comparison) if comparison else None,
+        max_iterations=max_iterations,
     )
     metrics = run_evaluation(ckpt, data, options, echo=typer.echo)
     command = (

@@ -53,6 +53,7 @@ class EvalOptions:
     bot_folds: int = 5
     hashtag_neighbours: int = 50
     comparisons: tuple[str, ...] | None = None  # comparison-model keys to run (None: all)
+    max_iterations: int | None = None  # optimizer steps each trained comparison model may take
 
 
 def _timed(log: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
@@ -376,7 +377,9 @@ def _variant(
         path = _timed(
             evaluation.timings,
             f"{variant.key}: train",
-            lambda: train_variant(variant, Path(data), ckpt, models_dir, options.device),
+            lambda: train_variant(
+                variant, Path(data), ckpt, models_dir, options.device, options.max_iterations
+            ),
         )
     echo(f"evaluating {variant.label} ...")
     embedder = loader(path)

@@ -139,7 +139,8 @@ def corpus_pipeline(
     )
     manifest = json.loads((work / "prepare.json").read_text(encoding="utf-8"))
     tweets = manifest["counts"]["tweets"]
-    epochs, step_limit = training_budget(preset, int(tweets["train"]), args.max_iterations)
+    budget = args.budgets.get(preset, args.max_iterations)
+    epochs, step_limit = training_budget(preset, int(tweets["train"]), budget)
     train = [
         "train",
         str(work),
@@ -185,6 +186,7 @@ def corpus_pipeline(
         "--no-larger-forest",
         "--no-cnn",
         *[arg for c in args.comparison for arg in ("--comparison", c)],
+        *(["--max-iterations", str(step_limit)] if step_limit is not None else []),
     ]
     seconds["evaluate"] = runner.run(
         [
@@ -201,6 +203,7 @@ def corpus_pipeline(
         "preset": preset,
         "epochs": epochs,
         "step_limit": step_limit,
+        "budget": budget,
         "image_encoder_note": why,
         "tweets": tweets,
         "seconds": seconds,
@@ -225,8 +228,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--max-iterations",
         type=int,
-        default=300,
-        help="optimizer steps each model may take, rounded to whole epochs (>= 1)",
+        default=60,
+        help="optimizer steps each model may take: whole epochs within it, or that many steps of the first",
+    )
+    parser.add_argument(
+        "--iterations",
+        action="append",
+        default=None,
+        metavar="PRESET=N",
+        help="another step budget for one preset (repeatable), e.g. paper=6 where its steps are slow",
     )
     parser.add_argument(
         "--comparison",
@@ -239,6 +249,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     args.comparison = args.comparison or ["vsepp"]
+    args.budgets = {}
+    for item in args.iterations or []:
+        name, sep, value = item.partition("=")
+        if not sep or not value.isdigit() or int(value) < 1:
+            raise SystemExit(f"--iterations wants PRESET=N with N >= 1, got {item!r}")
+        args.budgets[name] = int(value)
     presets = tuple(p for p in (args.presets.split(",") if args.presets else default_presets()) if p)
     from model.config import PRESETS
 
@@ -261,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = {
         "presets": list(presets),
         "max_iterations": args.max_iterations,
+        "budgets": args.budgets,
         "threads": args.threads,
         "device": args.device,
         "wall_s": round(time.perf_counter() - started, 1),
