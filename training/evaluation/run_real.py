@@ -2,8 +2,8 @@
 
 For each CORPUS and each preset: prepare (the default `--split auto`, so chronological 80/10/10 on
 real data) -> train -> build-heads -> evaluate, each as its own `tweetembed` process, echoed first.
-Finished prepare, train and build-heads steps are reused when their command line and inputs are
-unchanged (delete --dir to redo them); evaluate always runs. The comparison model is VSE++ (text +
+Finished steps are reused when their command line and inputs are unchanged (evaluate: also the
+evaluation code); delete --dir to redo them. The comparison model is VSE++ (text +
 image, trained by the same code with the joint model's TrainConfig); it is skipped with the reason
 where it cannot apply (no images). Nothing here knows the corpora: every figure comes from the data.
 
@@ -196,6 +196,9 @@ def corpus_pipeline(
             + "\n".join("tweetembed " + shlex.join(a) for a in (prepare, train, heads, evaluate)),
         ],
         f"{corpus.name}/{preset}: evaluate",
+        base / "evaluate.stamp",
+        [report / "metrics.json"],
+        ckpt_id + _evaluation_code_digest(),
     )
     return {
         "corpus": corpus.name,
@@ -211,6 +214,17 @@ def corpus_pipeline(
         "metrics": str(report / "metrics.json"),
         "report": str(report / "report.md"),
     }
+
+
+def _evaluation_code_digest() -> str:
+    """The evaluation and baseline code's content: a changed harness reruns evaluate, a rerun of the
+    same code on the same checkpoint reuses its metrics.json."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted([*(root / "evaluation").glob("*.py"), *(root / "baselines").glob("*.py")]):
+        if path.name not in {"run_real.py", "real_report.py"}:  # these do not change metrics.json
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> None:
