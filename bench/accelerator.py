@@ -60,10 +60,10 @@ def measure(
     if why is not None:
         return {"measured": False, "why": why}
     rows: list[dict[str, Any]] = []
-    for name, ckpt, work in (
-        ("small", art.ckpt_small, art.work_small),
-        ("paper", art.ckpt_paper, art.work_paper),
-    ):
+    models = [("small", art.ckpt_small, art.work_small), ("paper", art.ckpt_paper, art.work_paper)]
+    if art.ckpt_real is not None and art.work_real is not None:
+        models.append(("real", art.ckpt_real, art.work_real))
+    for name, ckpt, work in models:
         workload = load_workload(work, "text")
         for precision in precisions(device):
             fp16 = precision == "fp16"

@@ -11,6 +11,7 @@ from typing import Any
 
 SERVING_TARGET = 0.85  # service / in-process at concurrency 32, paper-size model
 BATCHING_TARGET = 0.8  # (service / naive) / (in-process batch 64 / batch 1)
+MODELS = ("small", "paper", "real")  # bench.json's model entries, in table order
 CPU_TARGET_MS = 1.0  # the service's own CPU per request, small model
 HEADS_SHARE_TARGET = 0.10  # hashtag search and location forest: share of request time
 
@@ -98,7 +99,11 @@ def _batch_speed(inproc: dict[str, Any], size: int) -> float | None:
 def headline(bench: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows quoted in the README: each a figure, its reference, the ratio and the verdict."""
     rows = []
-    for name, label in (("paper", "paper-size (dim 1024, 300-d words)"), ("small", "demo (small preset)")):
+    for name, label in (
+        ("paper", "paper-size (dim 1024, 300-d words)"),
+        ("small", "demo (small preset)"),
+        ("real", "real-data preset (MiniLM, EfficientNet-Lite0)"),
+    ):
         m = bench.get(name)
         if not m:
             continue
@@ -248,7 +253,7 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
         "service CPU ms/req | client CPU ms/req | ceiling at this concurrency | CPU bound (ratio) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("small", "paper"):
+    for name in MODELS:
         m = bench.get(name)
         if not m:
             continue
@@ -274,7 +279,7 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
         + " |",
         "|---" * (1 + len(bench["small"]["inprocess/text"]["batches"])) + "|",
     ]
-    for name in ("small", "paper"):
+    for name in MODELS:
         if name in bench:
             out.append(
                 f"| {name} | "
@@ -319,7 +324,7 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
         "| target | verdict |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("small", "paper"):
+    for name in MODELS:
         m = bench.get(name)
         if not m:
             continue
@@ -419,7 +424,7 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
             )
         out.append("")
     out += ["### Start-up, memory, training and data pipeline", "", "| figure | value |", "|---|---|"]
-    for name in ("small", "paper"):
+    for name in MODELS:
         m = bench.get(name)
         if m:
             svc = m["service"]

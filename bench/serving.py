@@ -393,14 +393,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ckpt_small=args.ckpt_small,
         tweets=args.tweets,
         echo=echo,
+        real_tweets=args.real_tweets,
     )
     results["artifacts"] = {k: str(v) for k, v in vars(art).items() if isinstance(v, Path)}
     results["built"] = art.built
     seconds = args.seconds
-    models = {"small": art.ckpt_small, "paper": art.ckpt_paper}
-    for name, ckpt in models.items():
-        work = art.work_small if name == "small" else art.work_paper
-        variants = ("text", "image", "all") if name == "small" else ("text",)
+    models = {"small": (art.ckpt_small, art.work_small), "paper": (art.ckpt_paper, art.work_paper)}
+    if art.ckpt_real is not None and art.work_real is not None:
+        models["real"] = (art.ckpt_real, art.work_real)
+    for name, (ckpt, work) in models.items():
+        variants = {"small": ("text", "image", "all"), "real": ("text", "all")}.get(name, ("text",))
         workloads = {v: load_workload(work, v) for v in variants}
         entry: dict[str, Any] = {
             "checkpoint": str(ckpt),
@@ -472,6 +474,12 @@ def main() -> None:
     )
     parser.add_argument("--tweets", type=int, default=20_000, help="Synthetic world size when building.")
     parser.add_argument(
+        "--real-tweets",
+        type=int,
+        default=5_000,
+        help="Synthetic world size for the real preset (its prepare runs MiniLM on every text; 0: skip).",
+    )
+    parser.add_argument(
         "--gpu-device",
         choices=("cuda", "cpu"),
         default="cuda",
@@ -500,6 +508,7 @@ def main() -> None:
         args.seconds, args.requests = min(args.seconds, 1.5), min(args.requests, 15)
         args.pipeline_tweets = min(args.pipeline_tweets, 10_000)
         args.train_steps = min(args.train_steps, 3)
+        args.real_tweets = min(args.real_tweets, 400)
     import shlex
     import sys
 

@@ -77,7 +77,8 @@ class SmallConvNet(nn.Module):
 
 
 class ProjectionBranch(nn.Module):
-    """Fixed features -> one fully connected layer -> unit vector (hashtags, user, image features).
+    """Fixed features -> one fully connected layer (or a small MLP) -> unit vector (hashtags, user,
+    image features, MiniLM text features).
 
     The inputs are first standardised with statistics of the training set (buffers saved with the
     weights): fastText and node2vec vectors share a large common direction and can be tiny, so
@@ -85,9 +86,11 @@ class ProjectionBranch(nn.Module):
     hardest-negative training stalls at the collapsed solution (loss = 2 x margin per tweet).
     """
 
-    def __init__(self, in_dim: int, dim: int) -> None:
+    def __init__(self, in_dim: int, dim: int, hidden: int = 0) -> None:
         super().__init__()
-        self.fc = nn.Linear(in_dim, dim)
+        # hidden > 0: a two-layer MLP (the network on top of frozen MiniLM features), else one layer.
+        self.fc: nn.Module = (nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+                              if hidden > 0 else nn.Linear(in_dim, dim))
         self.input_mean: torch.Tensor
         self.input_scale: torch.Tensor
         self.register_buffer("input_mean", torch.zeros(in_dim))
@@ -109,8 +112,9 @@ class ProjectionBranch(nn.Module):
 
 class ImageBranch(nn.Module):
     """Image -> features -> fc. With ``convnet`` the features come from a CNN trained here; with a
-    ResNet the inputs already are its pooled features (precomputed for training, computed by
-    ``model.resnet`` at inference), so the frozen ResNet is not part of this module's state."""
+    frozen pretrained encoder (ResNet, EfficientNet-Lite0) the inputs already are its pooled features
+    (precomputed for training, computed by ``model.image_encoders`` at inference), so the frozen
+    encoder is not part of this module's state."""
 
     def __init__(self, feature_dim: int, dim: int, convnet: bool) -> None:
         super().__init__()

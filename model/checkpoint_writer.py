@@ -31,6 +31,12 @@ def encode_places(model: JointEmbeddingModel, featurizer: Featurizer, places: Pl
     for place_id in places.ids:
         if not featurizer.knows_place(place_id):
             continue
+        if featurizer.minilm:
+            features = torch.from_numpy(featurizer.neighbour_features(place_id)).to(device)  # (k, 384)
+            mean = model.encode_text_features(features).float().mean(dim=0)
+            rows.append(torch.nn.functional.normalize(mean, dim=0).cpu().numpy())
+            ids.append(place_id)
+            continue
         tokens = [featurizer.vocab.encode(t, featurizer.config.max_tokens)
                   for t in places.neighbours[place_id].texts[: featurizer.config.place_neighbours] if t]
         encoded = []

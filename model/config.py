@@ -16,12 +16,19 @@ from model.record import COMPONENTS
 
 FORMAT_VERSION = 1
 
-ImageEncoder = Literal["resnet18", "resnet50", "resnet152", "convnet"]
+ImageEncoder = Literal["resnet18", "resnet50", "resnet152", "efficientnet_lite0", "convnet"]
+# gru: the paper's fastText-initialised GRU, trained; minilm: frozen all-MiniLM-L6-v2 features
+# (precomputed by prepare) and a small network on top, trained.
+TextEncoderKind = Literal["gru", "minilm"]
+# What the hashtag branch reads: the mean fastText vector of the tags, or MiniLM of the tags' words.
+HashtagEncoderKind = Literal["fasttext", "minilm"]
 LossKind = Literal["max_violation", "sum_violation"]  # VSE++ (paper) / VSE0 (all in-batch negatives)
 # Each component's positive: the full tweet average (paper) or the mean of the other components.
 LossTarget = Literal["average", "others"]
 
 RESNET_FEATURE_DIMS: dict[str, int] = {"resnet18": 512, "resnet50": 2048, "resnet152": 2048}
+# Every frozen, pretrained image encoder (features precomputed by prepare) and its pooled width.
+FROZEN_IMAGE_FEATURE_DIMS: dict[str, int] = {**RESNET_FEATURE_DIMS, "efficientnet_lite0": 1280}
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,14 @@ class ModelConfig:
     image_size: int = 224  # pixels fed to the image encoder (square)
     image_feature_dim: int = 2048  # ResNet pooled features, or the small CNN's output
     place_neighbours: int = 32  # M: neighbour texts per place for the location branch
+    text_encoder: TextEncoderKind = "gru"
+    text_feature_dim: int = 384  # MiniLM's width (minilm only)
+    text_hidden: int = 0  # minilm: 0 = one linear layer to dim; > 0 = an MLP with this hidden width
+    hashtag_encoder: HashtagEncoderKind = "fasttext"
+    # The pretrained weights a checkpoint needs, "package==version sha256:..." (model/pretrained.py);
+    # the embedder refuses to serve it on other weights.
+    text_weights: str = ""
+    image_weights: str = ""
     format_version: int = FORMAT_VERSION
     data_fingerprint: str = ""  # sha256 of the training split it was trained on
 
@@ -48,6 +63,14 @@ class ModelConfig:
             raise ValueError("the location branch reuses the text branch: 'location' needs 'text'")
         if self.dim <= 0 or self.word_dim <= 0 or self.user_dim <= 0:
             raise ValueError("dims must be positive")
+        if self.text_encoder not in ("gru", "minilm") or self.hashtag_encoder not in ("fasttext", "minilm"):
+            raise ValueError(f"unknown text/hashtag encoder {self.text_encoder!r}/{self.hashtag_encoder!r}")
+        if self.hashtag_encoder == "minilm" and self.text_encoder != "minilm":
+            raise ValueError("hashtag_encoder 'minilm' needs text_encoder 'minilm' (prepare computes both)")
+
+    @property
+    def hashtag_input_dim(self) -> int:
+        return self.text_feature_dim if self.hashtag_encoder == "minilm" else self.word_dim
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -113,4 +136,19 @@ SMALL = TrainConfig(
                       image_size=64, image_feature_dim=256, max_tokens=32, place_neighbours=16),
 )
 
-PRESETS: dict[str, TrainConfig] = {"paper": PAPER, "small": SMALL}
+# Real corpora on a CPU: pretrained encoders, frozen, with only small networks trained on top, because
+# a GRU and word vectors learnt from a few tens of thousands of real tweets lose to bag-of-words
+# (issue 12). Measured figures: docs/readme/40-model-training.md.
+REAL = TrainConfig(
+    epochs=8,
+    lr=1e-3,
+    lr_decay_epoch=6,
+    val_every=200,
+    loss="sum_violation",
+    loss_target="others",
+    model=ModelConfig(dim=256, word_dim=100, user_dim=64, image_encoder="efficientnet_lite0",
+                      image_size=224, image_feature_dim=1280, max_tokens=32, place_neighbours=32,
+                      text_encoder="minilm", text_hidden=512, hashtag_encoder="minilm"),
+)
+
+PRESETS: dict[str, TrainConfig] = {"paper": PAPER, "small": SMALL, "real": REAL}

@@ -14,12 +14,15 @@ import torch
 from PIL import Image
 
 from model import checkpoint as ck
+from model import image_encoders
 from model.config import ModelConfig
 from model.embedding_batch import EmbeddingBatch
 from model.featurize import Featurizer, TweetFeatures, image_pixels, open_image, pad_tokens
 from model.joint import JointEmbeddingModel
 from model.places import PlaceEncodings
+from model.pretrained import check_record
 from model.record import Tweet
+from model.text_encoders import MINILM, MiniLMEncoder, has_sentence, hashtag_sentence, sentence_text
 from model.tokenizer import Vocabulary
 from model.user_vectors import UserVectors
 from model.word_vectors import WordVectors
@@ -49,13 +52,23 @@ class TweetEmbedder:
         self.checkpoint_digest = checkpoint_digest
         self.fp16 = fp16 and device.type == "cuda"  # CPU half precision is slower, not faster
         self.batch_size = batch_size
+        self.image_input = image_encoders.input_spec(self.config.image_encoder, self.config.image_size)
+        # A frozen pretrained image encoder (ResNet, EfficientNet-Lite0) runs here; the small CNN is
+        # part of the model.
         self._resnet: torch.nn.Module | None = None
         self._resnet_transform: Callable[[Image.Image], torch.Tensor] | None = None
         if "image" in self.config.components and self.config.image_encoder != "convnet":
-            from model import resnet  # only ResNet checkpoints need torchvision weights
-
-            self._resnet = resnet.build_resnet_features(self.config.image_encoder).to(device).eval()
-            self._resnet_transform = resnet.image_transform(self.config.image_size)
+            if self.config.image_encoder == "efficientnet_lite0":
+                check_record(image_encoders.EFFICIENTNET_LITE0, self.config.image_weights)
+            self._resnet = image_encoders.build_frozen_encoder(self.config.image_encoder).to(device).eval()
+            self._resnet_transform = image_encoders.transform(self.image_input)
+        # The minilm text branch: the frozen MiniLM runs here on request texts, from the verified
+        # package (the checkpoint records which weights; it does not copy them).
+        self._minilm: MiniLMEncoder | None = None
+        if self.config.text_encoder == "minilm" and (
+                "text" in self.config.components or self.config.hashtag_encoder == "minilm"):
+            check_record(MINILM, self.config.text_weights)
+            self._minilm = MiniLMEncoder(device=device)
 
     @classmethod
     def load(cls, path: Path, device: str = "auto", fp16: bool = False) -> TweetEmbedder:
@@ -67,7 +80,8 @@ class TweetEmbedder:
             raise ck.CheckpointError(f"{path / ck.CONFIG}: {exc}") from exc
         comps = set(config.components)
         vocab = Vocabulary.load(path / ck.VOCAB)
-        word_vectors = WordVectors.load(path / ck.WORD_VECTORS) if "hashtags" in comps else None
+        word_vectors = (WordVectors.load(path / ck.WORD_VECTORS)
+                        if "hashtags" in comps and config.hashtag_encoder == "fasttext" else None)
         user_vectors = (UserVectors.load(path / ck.USER_VECTORS, path / ck.USER_IDS)
                         if "user" in comps else None)
         place_encodings = (PlaceEncodings.load(path / ck.PLACE_ENCODINGS, path / ck.PLACE_IDS)
@@ -108,6 +122,8 @@ class TweetEmbedder:
     @torch.no_grad()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(N, dim) text-branch embeddings (an empty text embeds as the unknown word)."""
+        if self._minilm is not None and self.model.text_head is not None:
+            return self._minilm_texts([sentence_text(t) for t in texts])
         if self.model.text is None:
             raise ValueError("this checkpoint has no text branch")
         out = []
@@ -121,10 +137,18 @@ class TweetEmbedder:
     @torch.no_grad()
     def embed_hashtags(self, tags: Sequence[str]) -> np.ndarray:
         """(N, dim) hashtag-branch embeddings, one tag a row (unseen tags via fastText subwords)."""
-        if self.model.hashtags is None or self.featurizer.word_vectors is None:
+        if self.model.hashtags is None:
             raise ValueError("this checkpoint has no hashtag branch")
         if not tags:
             return np.zeros((0, self.config.dim), np.float32)
+        if self.config.hashtag_encoder == "minilm" and self._minilm is not None:
+            features = self._minilm.encode([hashtag_sentence([t]) for t in tags])  # (N, 384)
+            with self._autocast():
+                tag_emb: torch.Tensor = self.model.hashtags(torch.from_numpy(features).to(self.device))
+            tag_out: np.ndarray = tag_emb.float().cpu().numpy()
+            return tag_out
+        if self.featurizer.word_vectors is None:
+            raise ValueError("this checkpoint has no hashtag branch")
         wv = self.featurizer.word_vectors
         rows = [wv.hashtag_mean([t]) for t in tags]
         vectors = np.stack([r if r is not None else np.zeros(wv.dim, np.float32) for r in rows])
@@ -133,7 +157,44 @@ class TweetEmbedder:
         out: np.ndarray = emb.float().cpu().numpy()
         return out
 
+    def remember_sentences(self, sentences: Sequence[str], features: np.ndarray) -> int:
+        """Seed the MiniLM branch with features computed earlier (prepare's); returns how many.
+        A checkpoint without MiniLM ignores them."""
+        if self._minilm is None:
+            return 0
+        self._minilm.remember(sentences, features)
+        return len(sentences)
+
     # ---- internals -------------------------------------------------------------------------------
+    def _minilm_texts(self, sentences: Sequence[str]) -> np.ndarray:
+        assert self._minilm is not None
+        out = []
+        for start in range(0, len(sentences), self.batch_size):
+            features = self._minilm.encode(sentences[start:start + self.batch_size])  # (n, 384)
+            with self._autocast():
+                out.append(self.model.encode_text_features(torch.from_numpy(features).to(self.device))
+                           .float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.config.dim), np.float32)
+
+    def _sentence_features(self, tweets: Sequence[Tweet]) -> tuple[list[np.ndarray | None],
+                                                                  list[np.ndarray | None]]:
+        """MiniLM features of each tweet's text and of its hashtags (None where absent), one batch each."""
+        texts: list[np.ndarray | None] = [None] * len(tweets)
+        tags: list[np.ndarray | None] = [None] * len(tweets)
+        if self._minilm is None:
+            return texts, tags
+        if "text" in self.config.components:
+            rows = [i for i, t in enumerate(tweets) if has_sentence(t.text)]
+            for i, vector in zip(rows, self._minilm.encode([sentence_text(tweets[i].text) for i in rows]),
+                                 strict=True):
+                texts[i] = vector
+        if "hashtags" in self.config.components and self.config.hashtag_encoder == "minilm":
+            rows = [i for i, t in enumerate(tweets) if t.hashtags]
+            for i, vector in zip(rows, self._minilm.encode([hashtag_sentence(tweets[i].hashtags)
+                                                            for i in rows]), strict=True):
+                tags[i] = vector
+        return texts, tags
+
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
         if self.fp16:
             return torch.autocast(device_type="cuda", dtype=torch.float16)
@@ -151,8 +212,10 @@ class TweetEmbedder:
 
     def _embed_chunk(self, tweets: Sequence[Tweet],
                      images: Sequence[Image.Image | None] | None) -> EmbeddingBatch:
+        text_features, tag_features = self._sentence_features(tweets)
         feats: list[TweetFeatures] = [
-            self.featurizer.features(t, self._image_input(t, images[i] if images is not None else None))
+            self.featurizer.features(t, self._image_input(t, images[i] if images is not None else None),
+                                     text_features[i], tag_features[i])
             for i, t in enumerate(tweets)
         ]
         batch = self.featurizer.collate(feats).to(self.device)

@@ -37,6 +37,7 @@ class TweetFeatures:
     hashtags: np.ndarray | None  # (word_dim,) mean fastText vector
     user: np.ndarray | None  # (user_dim,)
     place_id: str | None  # only when the place can be embedded (neighbours or a cached encoding)
+    text_features: np.ndarray | None = None  # (384,) MiniLM features of the text (minilm branch)
 
 
 def open_image(source: str | Path | Image.Image | None) -> Image.Image | None:
@@ -74,7 +75,10 @@ class Featurizer:
 
     def __init__(self, config: ModelConfig, vocab: Vocabulary, word_vectors: WordVectors | None,
                  user_vectors: UserVectors | None, places: PlaceTable | None = None,
-                 place_encodings: PlaceEncodings | None = None) -> None:
+                 place_encodings: PlaceEncodings | None = None,
+                 place_text_features: dict[str, np.ndarray] | None = None) -> None:
+        """``place_text_features``: the minilm branch's MiniLM features of each place's non-empty
+        neighbour texts, (k, 384) rows in the order of ``places``' texts (prepare writes them)."""
         self.config = config
         self.vocab = vocab
         self.word_vectors = word_vectors
@@ -84,16 +88,28 @@ class Featurizer:
         self.components = set(config.components)
         # Neighbour texts tokenised once: (token ids, writer tweet id, raw text) per place.
         self._neighbours: dict[str, list[tuple[list[int], str | None, str]]] = {}
+        self._neighbour_features: dict[str, np.ndarray] = {}  # place -> (k, 384), minilm only
+        self.minilm = config.text_encoder == "minilm"
         if places is not None and "location" in self.components:
             for place_id, nb in places.neighbours.items():
-                kept = list(zip(nb.texts, nb.tweet_ids, strict=True))[: config.place_neighbours]
+                kept = [(text, tid) for text, tid in zip(nb.texts, nb.tweet_ids, strict=True) if text]
+                kept = kept[: config.place_neighbours]
+                if self.minilm:
+                    found = (place_text_features or {}).get(place_id)
+                    if found is None or len(found) < len(kept):
+                        continue  # no features for this place: it cannot be embedded
+                    self._neighbour_features[place_id] = np.asarray(found[: len(kept)], np.float32)
                 self._neighbours[place_id] = [
-                    (vocab.encode(text, config.max_tokens), tid, text) for text, tid in kept if text
+                    (vocab.encode(text, config.max_tokens), tid, text) for text, tid in kept
                 ]
+
+    def neighbour_features(self, place_id: str) -> np.ndarray:
+        """(k, 384) MiniLM features of a place's neighbour texts (minilm branch, training)."""
+        return self._neighbour_features[place_id]
 
     # ---- per tweet -------------------------------------------------------------------------------
     def text_tokens(self, text: str | None) -> list[int] | None:
-        if not text or not tokenize(text):
+        if self.minilm or not text or not tokenize(text):
             return None
         return self.vocab.encode(text, self.config.max_tokens)
 
@@ -104,13 +120,21 @@ class Featurizer:
             return self.place_encodings.row(place_id) is not None
         return bool(self._neighbours.get(place_id))
 
-    def features(self, tweet: Tweet, image: np.ndarray | torch.Tensor | None = None) -> TweetFeatures:
+    def features(self, tweet: Tweet, image: np.ndarray | torch.Tensor | None = None,
+                 text_features: np.ndarray | None = None,
+                 hashtag_features: np.ndarray | None = None) -> TweetFeatures:
         """``image``: pixels or features already prepared by the caller (the image is not read here,
-        because training caches pixels or ResNet features and inference may get a PIL image)."""
+        because training caches pixels or frozen-encoder features and inference may get a PIL image).
+        ``text_features`` / ``hashtag_features``: the MiniLM features of the text / the hashtags, for
+        the minilm branches (precomputed in training, computed per request by the embedder); None
+        means the component is absent."""
         comps = self.components
         hashtags = None
-        if "hashtags" in comps and tweet.hashtags and self.word_vectors is not None:
-            hashtags = self.word_vectors.hashtag_mean(tweet.hashtags)
+        if "hashtags" in comps and tweet.hashtags:
+            if self.config.hashtag_encoder == "minilm":
+                hashtags = hashtag_features
+            elif self.word_vectors is not None:
+                hashtags = self.word_vectors.hashtag_mean(tweet.hashtags)
         user = None
         if "user" in comps and self.user_vectors is not None:
             user = self.user_vectors.get(tweet.user_id)
@@ -122,6 +146,7 @@ class Featurizer:
             hashtags=hashtags,
             user=user,
             place_id=tweet.place_id if self.knows_place(tweet.place_id) else None,
+            text_features=text_features if "text" in comps and self.minilm else None,
         )
 
     # ---- batching --------------------------------------------------------------------------------
@@ -131,6 +156,10 @@ class Featurizer:
         if text:
             batch.text_tokens, batch.text_lengths = pad_tokens([t for _, t in text])
             batch.text_rows = _rows([i for i, _ in text])
+        sentences = [(i, f.text_features) for i, f in enumerate(items) if f.text_features is not None]
+        if sentences:
+            batch.text_features = torch.from_numpy(np.stack([v for _, v in sentences]).astype(np.float32))
+            batch.text_rows = _rows([i for i, _ in sentences])
         images = [(i, f.image) for i, f in enumerate(items) if f.image is not None]
         if images:
             arrays = [im for _, im in images]
@@ -168,6 +197,7 @@ class Featurizer:
         its place's texts except its own (by tweet id, or by identical text when ids are unknown)."""
         offsets: dict[str, int] = {}
         texts: list[list[int]] = []
+        feature_blocks: list[np.ndarray] = []
         weight_rows: list[tuple[int, list[int]]] = []
         for i, f in enumerate(items):
             if f.place_id is None or f.place_id not in self._neighbours:
@@ -176,6 +206,8 @@ class Featurizer:
             if f.place_id not in offsets:
                 offsets[f.place_id] = len(texts)
                 texts.extend(tokens for tokens, _, _ in neighbours)
+                if self.minilm:
+                    feature_blocks.append(self._neighbour_features[f.place_id])
             start = offsets[f.place_id]
             keep = [start + k for k, (_, tid, text) in enumerate(neighbours)
                     if not (tid == f.tweet_id if tid is not None else text == f.text)]
@@ -186,7 +218,10 @@ class Featurizer:
         weights = torch.zeros(len(weight_rows), len(texts))  # (n_loc, N)
         for row, (_, keep) in enumerate(weight_rows):
             weights[row, keep] = 1.0 / len(keep)
-        batch.neighbour_tokens, batch.neighbour_lengths = pad_tokens(texts)
+        if self.minilm:
+            batch.neighbour_features = torch.from_numpy(np.concatenate(feature_blocks))  # (N, 384)
+        else:
+            batch.neighbour_tokens, batch.neighbour_lengths = pad_tokens(texts)
         batch.location_weights = weights
         batch.location_rows = _rows([i for i, _ in weight_rows])
 

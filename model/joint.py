@@ -30,14 +30,19 @@ class JointEmbeddingModel(nn.Module):
         comps = set(config.components)
         self.text: TextEncoder | None = (
             TextEncoder(config.vocab_size, config.word_dim, config.dim, config.gru_layers)
-            if "text" in comps else None
+            if "text" in comps and config.text_encoder == "gru" else None
+        )
+        # The minilm text branch: frozen MiniLM features (computed outside) -> a small trained network.
+        self.text_head: ProjectionBranch | None = (
+            ProjectionBranch(config.text_feature_dim, config.dim, config.text_hidden)
+            if "text" in comps and config.text_encoder == "minilm" else None
         )
         self.image: ImageBranch | None = (
             ImageBranch(config.image_feature_dim, config.dim, convnet=config.image_encoder == "convnet")
             if "image" in comps else None
         )
         self.hashtags: ProjectionBranch | None = (
-            ProjectionBranch(config.word_dim, config.dim) if "hashtags" in comps else None
+            ProjectionBranch(config.hashtag_input_dim, config.dim) if "hashtags" in comps else None
         )
         self.user: ProjectionBranch | None = (
             ProjectionBranch(config.user_dim, config.dim) if "user" in comps else None
@@ -45,14 +50,26 @@ class JointEmbeddingModel(nn.Module):
 
     def encode_texts(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self.text is None:
-            raise RuntimeError("this model has no text branch")
+            raise RuntimeError("this model has no GRU text branch")
         encoded: torch.Tensor = self.text(tokens, lengths)  # (N, dim)
         return encoded
 
-    def encode_locations(self, neighbour_tokens: torch.Tensor, neighbour_lengths: torch.Tensor,
-                         weights: torch.Tensor) -> torch.Tensor:
+    def encode_text_features(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, dim) from (N, 384) MiniLM features (the minilm text branch)."""
+        if self.text_head is None:
+            raise RuntimeError("this model has no MiniLM text branch")
+        encoded: torch.Tensor = self.text_head(features.float())
+        return encoded
+
+    def encode_locations(self, neighbour_tokens: torch.Tensor | None,
+                         neighbour_lengths: torch.Tensor | None, weights: torch.Tensor,
+                         neighbour_features: torch.Tensor | None = None) -> torch.Tensor:
         """(n_loc, dim): each row the normalised weighted mean of the neighbour text encodings."""
-        encoded = self.encode_texts(neighbour_tokens, neighbour_lengths)  # (N, dim)
+        if neighbour_features is not None:
+            encoded = self.encode_text_features(neighbour_features)  # (N, dim)
+        else:
+            assert neighbour_tokens is not None and neighbour_lengths is not None
+            encoded = self.encode_texts(neighbour_tokens, neighbour_lengths)  # (N, dim)
         return l2_normalise(weights.float() @ encoded)  # (n_loc, dim)
 
     def forward(self, batch: TweetTensors) -> JointOutput:
@@ -60,6 +77,8 @@ class JointEmbeddingModel(nn.Module):
         if self.text is not None and batch.text_tokens is not None and batch.text_rows is not None:
             assert batch.text_lengths is not None
             outputs["text"] = (batch.text_rows, self.text(batch.text_tokens, batch.text_lengths))
+        if self.text_head is not None and batch.text_features is not None and batch.text_rows is not None:
+            outputs["text"] = (batch.text_rows, self.text_head(batch.text_features.float()))
         if self.image is not None and batch.image_inputs is not None and batch.image_rows is not None:
             outputs["image"] = (batch.image_rows, self.image(batch.image_inputs))
         if self.hashtags is not None and batch.hashtag_vectors is not None and batch.hashtag_rows is not None:
@@ -69,10 +88,11 @@ class JointEmbeddingModel(nn.Module):
         if "location" in self.config.components and batch.location_rows is not None:
             if batch.location_encodings is not None:
                 outputs["location"] = (batch.location_rows, l2_normalise(batch.location_encodings))
-            elif batch.neighbour_tokens is not None and batch.location_weights is not None:
-                assert batch.neighbour_lengths is not None
+            elif batch.location_weights is not None and (
+                    batch.neighbour_tokens is not None or batch.neighbour_features is not None):
                 outputs["location"] = (batch.location_rows, self.encode_locations(
-                    batch.neighbour_tokens, batch.neighbour_lengths, batch.location_weights))
+                    batch.neighbour_tokens, batch.neighbour_lengths, batch.location_weights,
+                    batch.neighbour_features))
         return assemble(outputs, batch.size, self.config)
 
 

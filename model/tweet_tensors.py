@@ -17,6 +17,7 @@ class TweetTensors:
     text_tokens: torch.Tensor | None = None  # (n_text, T) long, 0-padded
     text_lengths: torch.Tensor | None = None  # (n_text,) long, on CPU (pack_padded_sequence wants that)
     text_rows: torch.Tensor | None = None  # (n_text,) long
+    text_features: torch.Tensor | None = None  # (n_text, 384) MiniLM features (minilm text branch)
     image_inputs: torch.Tensor | None = None  # (n_img, 3, H, W) pixels (convnet) or (n_img, F) features
     image_rows: torch.Tensor | None = None
     hashtag_vectors: torch.Tensor | None = None  # (n_tag, word_dim) mean fastText vector per tweet
@@ -27,6 +28,7 @@ class TweetTensors:
     # location_weights averages them per tweet (its place's texts, the tweet itself left out).
     neighbour_tokens: torch.Tensor | None = None  # (N, T) long
     neighbour_lengths: torch.Tensor | None = None  # (N,) long, CPU
+    neighbour_features: torch.Tensor | None = None  # (N, 384) MiniLM features (minilm text branch)
     location_weights: torch.Tensor | None = None  # (n_loc, N) float, rows sum to 1
     # Location at inference: the checkpoint's cached encoding of each tweet's place.
     location_encodings: torch.Tensor | None = None  # (n_loc, dim)

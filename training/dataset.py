@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,69 @@ class WorkData:
         return {str(tid): matrix[row] for row, tid in enumerate(ids)}
 
 
+    def has_text_features(self) -> bool:
+        return (self.work_dir / "text_features" / "train.npy").is_file()
+
+    def text_features(self, split: str) -> dict[str, np.ndarray] | None:
+        """tweet id -> (384,) MiniLM features of its text, if prepared (minilm text branch)."""
+        return feature_rows(self.work_dir, split)
+
+    def hashtag_features(self, split: str) -> dict[str, np.ndarray] | None:
+        """tweet id -> (384,) MiniLM features of its hashtags, if prepared."""
+        return feature_rows(self.work_dir, f"hashtags_{split}")
+
+    def place_text_features(self) -> dict[str, np.ndarray] | None:
+        """place id -> (k, 384) MiniLM features of its non-empty neighbour texts, in places.json order."""
+        base = self.work_dir / "text_features"
+        if not (base / "places.npy").is_file():
+            return None
+        matrix = np.load(base / "places.npy")
+        index = json.loads((base / "places_index.json").read_text(encoding="utf-8"))
+        return {str(pid): matrix[start:start + n] for pid, (start, n) in index.items()}
+
+
+def feature_rows(work_dir: Path, stem: str) -> dict[str, np.ndarray] | None:
+    """tweet id -> row of WORK/text_features/{stem}.npy (float16 memmap), or None if not prepared."""
+    base = work_dir / "text_features"
+    matrix_path, ids_path = base / f"{stem}.npy", base / f"{stem}_ids.json"
+    if not matrix_path.is_file() or not ids_path.is_file():
+        return None
+    matrix = np.load(matrix_path, mmap_mode="r")  # (N, 384) float16
+    ids = json.loads(ids_path.read_text(encoding="utf-8"))
+    if len(ids) != matrix.shape[0]:
+        raise WorkDirError(f"{matrix_path}: {matrix.shape[0]} rows but {len(ids)} ids")
+    return {str(tid): matrix[row] for row, tid in enumerate(ids)}
+
+
+def remember_work_sentences(embedder: Any, work_dir: Path) -> int:
+    """Hand prepare's MiniLM features (WORK/text_features) to a MiniLM embedder so that fitting heads
+    and evaluating do not run MiniLM over every tweet again; returns how many sentences. The stored
+    features are float16, so embeddings differ from freshly computed ones by that rounding only."""
+    from model.text_encoders import has_sentence, hashtag_sentence, sentence_text
+
+    work_dir = Path(work_dir)
+    if not hasattr(embedder, "remember_sentences") or not (work_dir / "text_features").is_dir():
+        return 0
+    total = 0
+    for split in SPLITS:
+        if not (work_dir / "splits" / f"{split}.jsonl").is_file():
+            continue
+        tweets = {t.id: t for t in read_split(work_dir / "splits" / f"{split}.jsonl")}
+        pairs: list[tuple[dict[str, np.ndarray] | None, Callable[[Tweet], str]]] = [
+            (feature_rows(work_dir, split), lambda t: sentence_text(t.text)),
+            (feature_rows(work_dir, f"hashtags_{split}"), lambda t: hashtag_sentence(t.hashtags)),
+        ]
+        for features, sentence_of in pairs:
+            if not features:
+                continue
+            ids = [i for i in features
+                   if i in tweets and (tweets[i].hashtags or has_sentence(tweets[i].text))]
+            matrix = np.stack([np.asarray(features[i], np.float32) for i in ids]) if ids else None
+            if matrix is not None:
+                total += int(embedder.remember_sentences([sentence_of(tweets[i]) for i in ids], matrix))
+    return total
+
+
 def read_split(path: Path) -> list[Tweet]:
     if not path.is_file():
         raise WorkDirError(f"{path} not found: run `tweetembed prepare` first")
@@ -114,7 +177,8 @@ def load_work(work_dir: Path) -> WorkData:
 
 def split_features(featurizer: Featurizer, tweets: Sequence[Tweet], config: ModelConfig,
                    image_features: dict[str, np.ndarray] | None, desc: str,
-                   progress: bool = True) -> list[TweetFeatures]:
+                   progress: bool = True, text_features: dict[str, np.ndarray] | None = None,
+                   hashtag_features: dict[str, np.ndarray] | None = None) -> list[TweetFeatures]:
     """Per-tweet features of a split (images decoded once, at training size)."""
     wants_image = "image" in config.components
     convnet = config.image_encoder == "convnet"
@@ -127,5 +191,7 @@ def split_features(featurizer: Featurizer, tweets: Sequence[Tweet], config: Mode
                 image = image_pixels(decoded, config.image_size) if decoded is not None else None
             elif image_features is not None:
                 image = image_features.get(tweet.id)  # (F,) float16 memmap row, read when batched
-        out.append(featurizer.features(tweet, image))
+        text = text_features.get(tweet.id) if text_features is not None else None
+        tags = hashtag_features.get(tweet.id) if hashtag_features is not None else None
+        out.append(featurizer.features(tweet, image, text, tags))
     return out

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-CONFIG_HELP = "Preset: 'paper' (the paper's recipe) or 'small' (sized for a few CPU minutes)."
+CONFIG_HELP = ("Preset: 'paper' (the paper's recipe), 'small' (the synthetic world and the demo, a few CPU "
+               "minutes) or 'real' (real corpora on a CPU: frozen MiniLM and EfficientNet-Lite0).")
 
 
 def build_train_config(config: str, overrides: dict[str, Any], model_overrides: dict[str, Any]) -> Any:
@@ -54,6 +55,11 @@ def train(
     image_feature_dim: Annotated[int | None, typer.Option(help="Small-CNN feature width.")] = None,
     components: Annotated[str | None, typer.Option(
         help="Comma-separated subset of text,image,hashtags,location,user (ablations).")] = None,
+    hashtag_encoder: Annotated[str | None, typer.Option(
+        help="Hashtag branch input: fasttext (mean vector of the tags) or minilm (MiniLM of the tags' "
+             "words; needs a WORK prepared with the MiniLM text encoder).")] = None,
+    text_hidden: Annotated[int | None, typer.Option(
+        help="MiniLM text branch: hidden width of the MLP on top (0: one linear layer).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (mixed precision on CUDA).")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out.")] = False,
     max_val: Annotated[int, typer.Option(help="Validation tweets scored (fixed subset).")] = 1000,
@@ -77,7 +83,8 @@ def train(
              "margin": margin, "batch_size": batch_size, "val_every": val_every, "loss": loss, "seed": seed,
              "loss_target": loss_target},
             {"dim": dim, "gru_layers": gru_layers, "max_tokens": max_tokens,
-             "image_feature_dim": image_feature_dim, "components": comps},
+             "image_feature_dim": image_feature_dim, "components": comps,
+             "hashtag_encoder": hashtag_encoder, "text_hidden": text_hidden},
         )
     except (ValueError, TypeError) as exc:
         raise typer.BadParameter(str(exc)) from exc

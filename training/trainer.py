@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from model import checkpoint as ck
 from model.checkpoint_writer import encode_places, write_checkpoint
-from model.config import RESNET_FEATURE_DIMS, ModelConfig, TrainConfig
+from model.config import FROZEN_IMAGE_FEATURE_DIMS, ModelConfig, TrainConfig
 from model.embedder import resolve_device
 from model.embedding_batch import EmbeddingBatch
 from model.featurize import Featurizer, TweetFeatures
@@ -53,7 +53,20 @@ class TrainResult:
 def resolve_model_config(config: ModelConfig, work: WorkData) -> ModelConfig:
     """The model the WORK data was prepared for: dims of its vectors, its image encoder and size."""
     image_encoder = work.prepared("image_encoder") or config.image_encoder
-    feature_dim = RESNET_FEATURE_DIMS.get(image_encoder, config.image_feature_dim)
+    feature_dim = FROZEN_IMAGE_FEATURE_DIMS.get(image_encoder, config.image_feature_dim)
+    text_weights = image_weights = ""
+    if config.text_encoder == "minilm":
+        if not work.has_text_features():
+            raise ValueError(f"{work.work_dir}: this preset's text branch is MiniLM, but WORK has no "
+                             "text_features/: prepare it with the same --config (or --text-encoder minilm)")
+        from model.text_encoders import MINILM, MINILM_DIM
+
+        text_weights = MINILM.record()
+        config = dataclasses.replace(config, text_feature_dim=MINILM_DIM)
+    if image_encoder == "efficientnet_lite0":
+        from model.image_encoders import EFFICIENTNET_LITE0
+
+        image_weights = EFFICIENTNET_LITE0.record()
     components = tuple(c for c in config.components
                        if not (c == "user" and work.user_vectors is None)
                        and not (c == "location" and work.places is None))
@@ -67,6 +80,8 @@ def resolve_model_config(config: ModelConfig, work: WorkData) -> ModelConfig:
         image_size=int(work.prepared("image_size") or config.image_size),
         image_feature_dim=feature_dim,
         place_neighbours=int(work.prepared("place_neighbours") or config.place_neighbours),
+        text_weights=text_weights,
+        image_weights=image_weights,
         data_fingerprint=work.fingerprint(),
     )
 
@@ -86,7 +101,8 @@ def build_model(config: ModelConfig, work: WorkData,
         matrix = torch.from_numpy(work.word_vectors.matrix(work.vocab.words))  # (V, word_dim)
         model.text.init_word_embeddings(matrix)
     fixed = [(model.hashtags, [f.hashtags for f in train_feats if f.hashtags is not None]),
-             (model.user, [f.user for f in train_feats if f.user is not None])]
+             (model.user, [f.user for f in train_feats if f.user is not None]),
+             (model.text_head, [f.text_features for f in train_feats if f.text_features is not None])]
     if model.image is not None and model.image.cnn is None:  # ResNet features
         fixed.append((model.image.project, [np.asarray(f.image) for f in train_feats if f.image is not None]))
     for branch, rows in fixed:
@@ -230,16 +246,25 @@ def train(work_dir: Path, out_dir: Path, config: TrainConfig, device: str = "aut
          f"components {','.join(model_config.components)}; dim {model_config.dim}; "
          f"image encoder {model_config.image_encoder}")
 
+    minilm = model_config.text_encoder == "minilm"
     featurizer = Featurizer(model_config, work.vocab, work.word_vectors, work.user_vectors,
-                            places=work.places)
+                            places=work.places,
+                            place_text_features=work.place_text_features() if minilm else None)
+
+    def sentence_features(split: str) -> dict[str, dict[str, np.ndarray] | None]:
+        if not minilm:
+            return {}
+        return {"text_features": work.text_features(split), "hashtag_features": work.hashtag_features(split)}
+
     train_feats = split_features(featurizer, work.split("train"), model_config,
-                                 work.image_features("train"), "featurise train", progress)
+                                 work.image_features("train"), "featurise train", progress,
+                                 **sentence_features("train"))
     val_tweets = work.split("val") if (work_dir / "splits" / "val.jsonl").is_file() else []
     if len(val_tweets) > max_val:
         keep = sorted(np.random.default_rng(config.seed).choice(len(val_tweets), max_val, replace=False))
         val_tweets = [val_tweets[i] for i in keep]
     val_feats = split_features(featurizer, val_tweets, model_config, work.image_features("val"),
-                               "featurise val", progress)
+                               "featurise val", progress, **sentence_features("val"))
     if not train_feats:
         raise ValueError(f"{work_dir}: the training split is empty")
 

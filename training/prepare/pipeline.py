@@ -15,6 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from model.config import FROZEN_IMAGE_FEATURE_DIMS
 from model.record import Tweet
 from model.tokenizer import Vocabulary
 from training.prepare.options import PrepareOptions, ResolvedDims, resolve_dims
@@ -36,7 +37,7 @@ from training.prepare.splits import (
 )
 from training.prepare.steps import PrepareState, StepOutcome
 
-RESNET_ENCODERS = ("resnet18", "resnet50", "resnet152")
+FROZEN_ENCODERS = tuple(FROZEN_IMAGE_FEATURE_DIMS)  # features precomputed here
 
 
 class PrepareError(RuntimeError):
@@ -79,14 +80,21 @@ def run_prepare(
         except WordVectorError as error:
             raise PrepareError(str(error)) from error
     dims = resolve_dims(options, synthetic_world=world_file is not None, pretrained_dim=pretrained_dim)
-    if dims.image_encoder in RESNET_ENCODERS:
-        # Fail before hours of other work, not at the last step.
-        from model.resnet import WeightsUnavailableError, check_weights
+    # Fail before hours of other work, not at the last step.
+    from model.pretrained import PretrainedWeightsError
+    from model.resnet import WeightsUnavailableError
 
-        try:
-            check_weights(dims.image_encoder)
-        except WeightsUnavailableError as error:
-            raise PrepareError(str(error)) from error
+    try:
+        if dims.image_encoder in FROZEN_ENCODERS:
+            from model.image_encoders import check_frozen_weights
+
+            check_frozen_weights(dims.image_encoder)
+        if dims.text_encoder == "minilm":
+            from model.text_encoders import MINILM
+
+            MINILM.verified_path()
+    except (WeightsUnavailableError, PretrainedWeightsError) as error:
+        raise PrepareError(str(error)) from error
 
     work.mkdir(parents=True, exist_ok=True)
     state = PrepareState(work)
@@ -180,6 +188,9 @@ def run_prepare(
     outcomes.append(state.run("places", {"train": train_fp, "M": dims.place_neighbours, "seed": options.seed},
                               [work / "places.json"], make_places, echo))
 
+    # --- MiniLM text features ------------------------------------------------------------------------
+    outcomes.append(_text_step(state, work, options, dims, fingerprints, echo))
+
     # --- image features ----------------------------------------------------------------------------
     outcomes.append(_image_step(state, work, options, dims, fingerprints, echo))
 
@@ -222,6 +233,40 @@ def _word_vectors_step(
         raise PrepareError(str(error)) from error
 
 
+def _text_step(
+    state: PrepareState,
+    work: Path,
+    options: PrepareOptions,
+    dims: ResolvedDims,
+    fingerprints: dict[str, str],
+    echo: Callable[[str], None],
+) -> StepOutcome:
+    from training.prepare.text_features import FEATURES_DIR, compute_text_features, feature_files
+
+    features_dir = work / FEATURES_DIR
+    if dims.text_encoder != "minilm":
+        if features_dir.exists():
+            shutil.rmtree(features_dir)
+        state.steps.pop("text_features", None)
+        state.save()
+        echo("[text_features] not needed (the gru text branch reads token ids)")
+        return StepOutcome("text_features", True, 0.0, {"not_needed": True})
+    from model.text_encoders import MINILM, MINILM_MAX_TOKENS
+
+    key = {"splits": fingerprints, "places": file_sha256(work / "places.json"), "encoder": MINILM.record(),
+           "max_tokens": MINILM_MAX_TOKENS}
+
+    def work_fn() -> dict[str, Any]:
+        from training.prepare.image_features import pick_device
+
+        tweets = {s: list(read_split(work / "splits", s)) for s in SPLITS}
+        return compute_text_features(tweets, work / "places.json", features_dir,
+                                     device=pick_device(options.device), threads=options.threads,
+                                     verbose=options.verbose)
+
+    return state.run("text_features", key, feature_files(work, SPLITS), work_fn, echo)
+
+
 def _image_step(
     state: PrepareState,
     work: Path,
@@ -235,7 +280,7 @@ def _image_step(
     features_dir = work / "image_features"
     items = {s: image_items(read_split(work / "splits", s)) for s in SPLITS}
     counts = {s: len(v) for s, v in items.items()}
-    if dims.image_encoder not in RESNET_ENCODERS:
+    if dims.image_encoder not in FROZEN_ENCODERS:
         # The small CNN learns from pixels during training; stale ResNet features would only mislead.
         if features_dir.exists():
             shutil.rmtree(features_dir)
@@ -296,6 +341,7 @@ def _summarise(
         "image_encoder": dims.image_encoder,
         "image_size": dims.image_size,
         "place_neighbours": dims.place_neighbours,
+        "text_encoder": dims.text_encoder,
         "min_count": options.min_count,
         "fingerprints": info["splits"]["fingerprints"],
         "counts": {
