@@ -87,6 +87,7 @@ def test_real_report_sets_presets_side_by_side(tmp_path: Path) -> None:
         runs.append({"corpus": "corpusA", "data": "/data/a", "preset": preset, "epochs": 1, "step_limit": 7,
                      "image_encoder_note": None, "tweets": {"train": 8, "val": 1, "test": 1},
                      "metrics": str(path)})
+    runs.append({"corpus": "corpusB", "preset": "paper", "missing": "corpusB/paper: train"})
     summary = {"presets": ["paper", "small"], "max_iterations": 7, "threads": 1, "device": "cpu",
                "wall_s": 60.0, "load_average": {"start": [1.0], "end": [2.0]}, "cpus": 2,
                "steps": [{"step": "x", "seconds": 0.0, "reused": True, "first_seconds": 12.5}], "runs": runs,
@@ -98,4 +99,5 @@ def test_real_report_sets_presets_side_by_side(tmp_path: Path) -> None:
     assert "corpusA [paper] location accuracy" in text and "MISSED by 15.00 points" in text
     assert "Strongest baseline: location: TF-IDF + LR; hashtags: TF-IDF votes." in text
     assert "7 optimizer steps (part of one epoch)" in text
+    assert "## Missing rows" in text and "- corpusB [paper]: corpusB/paper: train" in text
     assert (tmp_path / "out" / "fig_corpusA.png").stat().st_size > 1000

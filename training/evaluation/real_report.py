@@ -180,6 +180,8 @@ def write_real_report(summary: dict[str, Any], out_dir: Path) -> Path:
     ]
     target_lines: list[str] = []
     corpora: dict[str, list[dict[str, Any]]] = {}
+    missing = [r for r in summary["runs"] if r.get("missing")]
+    summary = {**summary, "runs": [r for r in summary["runs"] if not r.get("missing")]}
     for run in summary["runs"]:
         corpora.setdefault(run["corpus"], []).append(run)
     loaded: dict[tuple[str, str], dict[str, Any]] = {}
@@ -192,6 +194,15 @@ def write_real_report(summary: dict[str, Any], out_dir: Path) -> Path:
                 for line in targets(loaded[(corpus, run["preset"])], run["preset"])
             ]
     md += [*(target_lines or ["- no target applies to these corpora"]), ""]
+    if missing:
+        md += [
+            "## Missing rows",
+            "",
+            "These runs had not finished when this report was written (the first step not done):",
+            "",
+            *[f"- {r['corpus']} [{r['preset']}]: {r['missing']}" for r in missing],
+            "",
+        ]
     for corpus, runs in corpora.items():
         first = runs[0]
         t = first["tweets"]

@@ -38,10 +38,15 @@ def default_presets() -> tuple[str, ...]:
     return DEFAULT_PRESETS_WITH_REAL if "real" in PRESETS else DEFAULT_PRESETS
 
 
+class StepMissing(RuntimeError):
+    """--report-only met a step that has not run (or ran with other inputs)."""
+
+
 class Runner:
-    def __init__(self, threads: int, log: list[dict[str, Any]]) -> None:
+    def __init__(self, threads: int, log: list[dict[str, Any]], report_only: bool = False) -> None:
         self.env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         self.log = log
+        self.report_only = report_only
 
     def run(
         self,
@@ -67,6 +72,8 @@ class Runner:
                     }
                 )
                 return 0.0
+        if self.report_only:
+            raise StepMissing(label)
         print("$ tweetembed " + shlex.join(args), file=sys.stderr, flush=True)
         started = time.perf_counter()
         result = subprocess.run([sys.executable, "-m", "training.cli", *args], check=False, env=self.env)
@@ -258,6 +265,11 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="comparison models evaluate trains (repeatable; default vsepp)",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: write the report from the finished steps, naming the rows still missing",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -279,13 +291,16 @@ def main(argv: list[str] | None = None) -> None:
     if missing:
         raise SystemExit(f"no such corpus: {', '.join(missing)}")
     log: list[dict[str, Any]] = []
-    runner = Runner(args.threads, log)
+    runner = Runner(args.threads, log, report_only=args.report_only)
     started = time.perf_counter()
     load_start = os.getloadavg()
     runs = []
     for corpus in args.corpora:
         for preset in presets:
-            runs.append(corpus_pipeline(corpus.resolve(), preset, args.dir, args.out, runner, args))
+            try:
+                runs.append(corpus_pipeline(corpus.resolve(), preset, args.dir, args.out, runner, args))
+            except StepMissing as missing_step:
+                runs.append({"corpus": corpus.resolve().name, "preset": preset, "missing": str(missing_step)})
     from training.evaluation.real_report import write_real_report
 
     summary = {
