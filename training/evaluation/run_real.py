@@ -172,14 +172,17 @@ def corpus_pipeline(
     seconds["train"] = runner.run(
         train, f"{corpus.name}/{preset}: train", base / "train.stamp", [ckpt / "manifest.json"], fingerprint
     )
-    ckpt_id = (ckpt / "manifest.json").read_text(encoding="utf-8")
+    # The trained weights identify the checkpoint (its manifest changes when build-heads adds heads/).
+    from model.checkpoint import sha256_file
+
+    ckpt_id = sha256_file(ckpt / "model.safetensors")
     heads = ["build-heads", str(ckpt), str(work), "--device", args.device]
     seconds["build_heads"] = runner.run(
         heads,
         f"{corpus.name}/{preset}: build-heads",
         base / "heads.stamp",
         [ckpt / "heads"],
-        hashlib.sha256(ckpt_id.encode()).hexdigest(),
+        ckpt_id,
     )
     evaluate = [
         "evaluate",
