@@ -170,10 +170,15 @@ def write_real_report(summary: dict[str, Any], out_dir: Path) -> Path:
         "on the same training split, their settings chosen on the validation split, and every method is "
         "scored on the test split.",
         "",
-        f"Wall time of this run: {wall / 60:.1f} min; the steps' own first-run times add up to "
-        f"{first_run / 60:.1f} min (steps reused from an earlier run take ~0 s here, see Timings). "
-        f"The machine ({summary['cpus']} CPUs) was shared with other jobs: load average "
-        f"{load['start'][0]} at the start, {load['end'][0]} at the end, so these times are upper bounds.",
+        (
+            "Assembled from finished steps (`--report-only`): "
+            if summary.get("report_only")
+            else f"Wall time of this run: {wall / 60:.1f} min; "
+        )
+        + f"the steps' own first-run times add up to {first_run / 60:.1f} min (see Timings; the steps "
+        "ran in up to three runners at once). "
+        f"The machine ({summary['cpus']} CPUs) was shared with other jobs (load average {load['start'][0]} "
+        f"when this run started, {load['end'][0]} at its end), so these times are upper bounds.",
         "",
         "## Targets (issue 12)",
         "",

@@ -310,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         "presets": list(presets),
         "max_iterations": args.max_iterations,
         "budgets": args.budgets,
+        "report_only": args.report_only,
         "threads": args.threads,
         "device": args.device,
         "wall_s": round(time.perf_counter() - started, 1),
