@@ -86,8 +86,9 @@ def test_city_tuning_keeps_the_c_with_the_best_validation_accuracy_and_nothing_e
         by_hand = {}
         for c in grid:
             m = TfidfCityClassifier(c=c).fit(train[0], train[1], train[2])
-            by_hand[str(c)] = round(float(np.mean([p == t for p, t in zip(m.predict(val[0]), val[1],
-                                                                            strict=True)])), 4)
+            by_hand[str(c)] = round(
+                float(np.mean([p == t for p, t in zip(m.predict(val[0]), val[1], strict=True)])), 4
+            )
         assert selection.validation == by_hand
         assert selection.chosen == model.c == expected == float(max(by_hand, key=lambda k: by_hand[k]))
     with pytest.raises(TypeError):
@@ -95,8 +96,10 @@ def test_city_tuning_keeps_the_c_with_the_best_validation_accuracy_and_nothing_e
 
 
 def test_city_classifier_reads_the_profile_location_by_character_n_grams() -> None:
-    spellings = {"lr": ["Little Rock, AR", "little rock", "LITTLE ROCK ARKANSAS"],
-                 "mem": ["Memphis, TN", "memphis", "MEMPHIS TENNESSEE"]}
+    spellings = {
+        "lr": ["Little Rock, AR", "little rock", "LITTLE ROCK ARKANSAS"],
+        "mem": ["Memphis, TN", "memphis", "MEMPHIS TENNESSEE"],
+    }
     rng = np.random.default_rng(0)
     labels = [str(c) for c in rng.choice(["lr", "mem"], 60)]
     profiles = [str(rng.choice(spellings[c][:2])) for c in labels]
@@ -108,8 +111,13 @@ def test_city_classifier_reads_the_profile_location_by_character_n_grams() -> No
 
 
 def test_voting_neighbours_match_a_brute_force_rank_weighted_vote() -> None:
-    train = ["coffee latte morning", "coffee espresso", "coffee beans morning", "football goal match",
-             "coffee morning news"]
+    train = [
+        "coffee latte morning",
+        "coffee espresso",
+        "coffee beans morning",
+        "football goal match",
+        "coffee morning news",
+    ]
     tags = [["Coffee", "morning"], ["espresso"], ["beans", "coffee"], ["soccer"], ["news"]]
     model = TfidfVotingHashtags(neighbours=4).fit(train, tags)
     q = model.vectorizer.transform(["morning coffee"]).toarray()[0]

@@ -84,14 +84,31 @@ def test_real_report_sets_presets_side_by_side(tmp_path: Path) -> None:
     for preset, loc in (("paper", 50.0), ("small", 70.0)):
         path = tmp_path / f"{preset}.json"
         path.write_text(json.dumps(_metrics(loc=loc, tags=0.1, image_r10=10.0, vsepp_r10=5.0)))
-        runs.append({"corpus": "corpusA", "data": "/data/a", "preset": preset, "epochs": 1, "step_limit": 7,
-                     "image_encoder_note": None, "tweets": {"train": 8, "val": 1, "test": 1},
-                     "metrics": str(path)})
+        runs.append(
+            {
+                "corpus": "corpusA",
+                "data": "/data/a",
+                "preset": preset,
+                "epochs": 1,
+                "step_limit": 7,
+                "image_encoder_note": None,
+                "tweets": {"train": 8, "val": 1, "test": 1},
+                "metrics": str(path),
+            }
+        )
     runs.append({"corpus": "corpusB", "preset": "paper", "missing": "corpusB/paper: train"})
-    summary = {"presets": ["paper", "small"], "max_iterations": 7, "threads": 1, "device": "cpu",
-               "wall_s": 60.0, "load_average": {"start": [1.0], "end": [2.0]}, "cpus": 2,
-               "steps": [{"step": "x", "seconds": 0.0, "reused": True, "first_seconds": 12.5}], "runs": runs,
-               "command": "python -m training.evaluation.run_real /data/a"}
+    summary = {
+        "presets": ["paper", "small"],
+        "max_iterations": 7,
+        "threads": 1,
+        "device": "cpu",
+        "wall_s": 60.0,
+        "load_average": {"start": [1.0], "end": [2.0]},
+        "cpus": 2,
+        "steps": [{"step": "x", "seconds": 0.0, "reused": True, "first_seconds": 12.5}],
+        "runs": runs,
+        "command": "python -m training.evaluation.run_real /data/a",
+    }
     text = write_real_report(summary, tmp_path / "out").read_text()
     assert "| Joint model (ours) [paper], served head | 50" in text
     assert "| Joint model (ours) [small], served head | 70" in text
