@@ -11,13 +11,14 @@ DEMO_EPOCHS ?= 3
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install lint docs test test-fast demo eval bench loadtest redis-server clean help
+.PHONY: install lint docs test test-fast demo eval eval-real bench loadtest redis-server clean help
 
 help:
 	@echo "make demo      venv + install, synthesise a world, train, build heads, serve on :$(PORT)"
 	@echo "make test      lint + type check + the whole test suite (slow tests included)"
 	@echo "make test-fast the suite without the slow end-to-end tests"
 	@echo "make eval      evaluation report for the default synthetic world (docs/)"
+	@echo "make eval-real the same pipeline on real corpora (REAL_DATA), paper vs real preset vs baselines"
 	@echo "make bench     benchmarks -> docs/BENCHMARKS.md"
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make docs      the settings and error tables of docs/SERVICE.md, from the code"
@@ -59,6 +60,15 @@ demo: install
 # The evaluation report of the default synthetic world (20k tweets, seed 0, small preset) into docs/evaluation/.
 eval: install
 	$(BIN)/python -m training.evaluation.run_default --dir work/eval_default --out docs/evaluation
+
+# Real corpora end to end (prepare, train, build-heads, evaluate) for the paper and the real-data preset
+# (small until it exists) and the baselines, side by side -> docs/evaluation/real/. Any corpus works:
+# REAL_DATA="a/ b.jsonl". REAL_ARGS: step budgets and presets (python -m training.evaluation.run_real --help);
+# the paper preset's steps take about a minute each on a shared 2-core CPU, hence its own small budget.
+REAL_DATA ?= ../shared/data/sicss-arkansas ../shared/data/mediaeval2016-dev
+REAL_ARGS ?= --max-iterations 60 --iterations paper=6
+eval-real: install
+	$(BIN)/python -m training.evaluation.run_real $(REAL_DATA) --out docs/evaluation/real --dir work/eval_real $(REAL_ARGS)
 
 # Benchmarks -> docs/BENCHMARKS.md (bench/); what they need is built under work/bench/ when missing.
 # BENCH_ARGS=--quick for a smoke run; see `python -m bench.serving --help` for durations.

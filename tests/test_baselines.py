@@ -7,8 +7,14 @@ import pytest
 
 from model.record import Tweet
 from training.baselines.bots import FEATURE_NAMES, behaviour_features, single_feature_forest_f1
-from training.baselines.city import MajorityClass, TfidfCityClassifier
-from training.baselines.hashtags import PopularHashtags, TfidfNeighbourHashtags
+from training.baselines.city import MajorityClass, TfidfCityClassifier, tune_city_classifier
+from training.baselines.hashtags import (
+    PopularHashtags,
+    TfidfNeighbourHashtags,
+    TfidfVotingHashtags,
+    tune_voting_hashtags,
+)
+from training.metrics import precision_recall_f1_at_k
 
 
 def test_majority_class_takes_the_most_frequent_and_breaks_ties_by_name() -> None:
@@ -56,6 +62,95 @@ def test_tfidf_neighbours_walk_down_similarity_and_deduplicate() -> None:
     assert model.recommend(["latte coffee"], 3)[0][0] == "coffee"
     # No shared word: filled with the most popular tags, still k of them.
     assert model.recommend(["zzz"], 2) == [PopularHashtags().fit(tags).recommend(1, 2)[0]]
+
+
+def _city_data(n: int, seed: int) -> tuple[list[str], list[str], list[str]]:
+    rng = np.random.default_rng(seed)
+    local = {"nyc": ["knicks", "bodega"], "la": ["lakers", "freeway"], "chi": ["cubs", "deepdish"]}
+    labels = [str(c) for c in rng.choice(["nyc", "nyc", "la", "chi"], n)]
+    texts = [" ".join(["the", "game", str(rng.choice(local[c]))]) for c in labels]
+    return texts, labels, [""] * n
+
+
+def test_city_tuning_keeps_the_c_with_the_best_validation_accuracy_and_nothing_else() -> None:
+    train = _city_data(120, 0)
+    val_like_train = _city_data(40, 1)
+    # A validation split where the answer is always the majority city whatever the words: only the
+    # heavily regularised model (which predicts the majority) does well there.
+    texts, _, profiles = _city_data(40, 2)
+    val_majority = (texts, ["nyc"] * 40, profiles)
+    grid = (0.001, 100.0)
+    for val, expected in ((val_like_train, 100.0), (val_majority, 0.001)):
+        model, selection = tune_city_classifier(train, val, grid=grid)
+        # Brute force: each C fitted on train alone, scored on val by hand.
+        by_hand = {}
+        for c in grid:
+            m = TfidfCityClassifier(c=c).fit(train[0], train[1], train[2])
+            by_hand[str(c)] = round(
+                float(np.mean([p == t for p, t in zip(m.predict(val[0]), val[1], strict=True)])), 4
+            )
+        assert selection.validation == by_hand
+        assert selection.chosen == model.c == expected == float(max(by_hand, key=lambda k: by_hand[k]))
+    with pytest.raises(TypeError):
+        tune_city_classifier(train, val_like_train, grid, 0, train)  # type: ignore[call-arg]
+
+
+def test_city_classifier_reads_the_profile_location_by_character_n_grams() -> None:
+    spellings = {
+        "lr": ["Little Rock, AR", "little rock", "LITTLE ROCK ARKANSAS"],
+        "mem": ["Memphis, TN", "memphis", "MEMPHIS TENNESSEE"],
+    }
+    rng = np.random.default_rng(0)
+    labels = [str(c) for c in rng.choice(["lr", "mem"], 60)]
+    profiles = [str(rng.choice(spellings[c][:2])) for c in labels]
+    texts = ["good morning"] * 60  # the text says nothing
+    model = TfidfCityClassifier().fit(texts, labels, profiles)
+    # Unseen spellings (upper case, a state name) still share character n-grams with the seen ones.
+    assert model.predict(["hello", "hi"], ["LITTLE ROCK ARKANSAS", "MEMPHIS TENNESSEE"]) == ["lr", "mem"]
+    assert model.predict(["hello"]) in (["lr"], ["mem"])  # no profile column: still answers
+
+
+def test_voting_neighbours_match_a_brute_force_rank_weighted_vote() -> None:
+    train = [
+        "coffee latte morning",
+        "coffee espresso",
+        "coffee beans morning",
+        "football goal match",
+        "coffee morning news",
+    ]
+    tags = [["Coffee", "morning"], ["espresso"], ["beans", "coffee"], ["soccer"], ["news"]]
+    model = TfidfVotingHashtags(neighbours=4).fit(train, tags)
+    q = model.vectorizer.transform(["morning coffee"]).toarray()[0]
+    sims = model.matrix.toarray() @ q
+    order = [j for j in np.argsort(-sims, kind="stable") if sims[j] > 0][:4]
+    votes: dict[str, float] = {}
+    for rank, j in enumerate(order, start=1):
+        for tag in model.tags[j]:
+            votes[tag] = votes.get(tag, 0.0) + 1 / rank
+    seen = list(votes)
+    expected = sorted(votes, key=lambda t: (-votes[t], seen.index(t)))
+    assert model.recommend(["morning coffee"], 3) == [expected[:3]]
+    # No shared word: the most popular tags, k of them.
+    assert model.recommend(["zzz"], 2) == [PopularHashtags().fit(tags).recommend(1, 2)[0]]
+
+
+def test_voting_neighbour_count_is_chosen_on_validation_only() -> None:
+    # The nearest neighbour of "alpha beta" says #a; the next four, a little farther, all say #b:
+    # one neighbour answers a, five answer b (1/2 + 1/3 + 1/4 + 1/5 > 1).
+    train = ["alpha beta", "alpha x1", "alpha x2", "alpha x3", "alpha x4"]
+    tags = [["a"], ["b"], ["b"], ["b"], ["b"]]
+    queries = ["alpha beta", "beta alpha"]
+    grid = (1, 5)
+    for truth, expected in (("a", 1), ("b", 5)):
+        val = (queries, [[truth], [truth]])
+        model, selection = tune_voting_hashtags((train, tags), val, grid=grid)
+        by_hand = {}
+        for k in grid:
+            predicted = TfidfVotingHashtags(neighbours=k).fit(train, tags).recommend(queries, 1)
+            by_hand[str(k)] = round(precision_recall_f1_at_k(predicted, [{truth}, {truth}], 1)[2], 4)
+        assert selection.validation == by_hand
+        assert selection.chosen == model.neighbours == expected
+        assert model.recommend(["alpha beta"], 1) == [[truth]]
 
 
 def _tweet(i: int, text: str, day: int = 1, **kw: object) -> Tweet:

@@ -15,6 +15,8 @@ from model.heads.vector_index import normalise_rows
 from model.record import Tweet
 from tests.heads_support import FakeEmbedder, tiny_tweets, write_work_dir
 from training.evaluation.harness import EvalOptions, run_evaluation
+from training.evaluation.hashtags import TFIDF_VOTES
+from training.evaluation.location import TFIDF_LR
 from training.evaluation.report import write_report
 from training.evaluation.retrieval import max_over_rows_scores, retrieval_metrics
 from training.evaluation.variants import (
@@ -152,8 +154,16 @@ def test_evaluation_end_to_end_on_fake_embeddings(tmp_path: Path) -> None:
     assert "retrieval" in metrics["variants"]["vsepp"]
     assert metrics["variants"]["without_text"]["skipped"]
     assert "location" in metrics["variants"]["without_user"]
+    # The tuned baselines chose their setting on the validation split and say what they chose.
+    loc_selection = metrics["baselines"]["location"][TFIDF_LR]["selection"]
+    assert loc_selection["parameter"] == "C"
+    assert set(loc_selection["validation"]) == {"0.1", "1.0", "10.0", "100.0"}
+    assert metrics["baselines"]["hashtags"][TFIDF_VOTES]["selection"]["parameter"] == "neighbours"
     report = write_report(metrics, tmp_path / "report", command="tweetembed evaluate ...")
     text = report.read_text()
+    assert "## Against the strongest baseline" in text
+    assert "- location (accuracy %): the strongest baseline is" in text
+    assert "C = " in text and "neighbours = " in text  # the chosen settings are in the report
     assert "## Verdict" in text and "| Joint model (ours) |" in text and "without_text" in text
     assert "| Joint model (ours): forest over embedding statistics |" in text
     assert "- bots (forest over embedding statistics), AUC: the joint model" in text

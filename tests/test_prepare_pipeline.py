@@ -41,7 +41,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_end_to_end_writes_the_work_layout(dataset: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
-    result, messages = _run(dataset, work)
+    result, messages = _run(dataset, work, split="date")
     assert _ran(messages) == {"splits", "vocab", "word_vectors", "user_vectors", "places"}
 
     manifest = json.loads((work / "prepare.json").read_text())
@@ -109,6 +109,20 @@ def test_pretrained_word_vectors_are_used(dataset: Path, tmp_path: Path) -> None
         _run(dataset, tmp_path / "c", word_dim=32, word_vectors=pretrained)
 
 
+def test_auto_split_of_real_data_is_chronological_80_10_10(dataset: Path, tmp_path: Path) -> None:
+    result, messages = _run(dataset, tmp_path / "work")
+    assert result.manifest["split"] == "chrono"
+    assert result.manifest["split_rule"]["method"] == "chrono"
+    assert result.manifest["counts"]["tweets"] == {"train": 72, "val": 9, "test": 9}
+    assert "[splits] train 72, val 9, test 9 tweets (chrono split)" in messages
+    splits = {s: list(read_split(tmp_path / "work" / "splits", s)) for s in ("train", "val", "test")}
+    latest_train = max((t.created_at or "", int(t.id)) for t in splits["train"])
+    earliest_val = min((t.created_at or "", int(t.id)) for t in splits["val"])
+    latest_val = max((t.created_at or "", int(t.id)) for t in splits["val"])
+    earliest_test = min((t.created_at or "", int(t.id)) for t in splits["test"])
+    assert latest_train < earliest_val and latest_val < earliest_test  # the past trains, the future tests
+
+
 def test_synthetic_world_splits_file_is_honoured(tmp_path: Path) -> None:
     world = tmp_path / "world"
     write_dataset(world)
@@ -126,7 +140,7 @@ def test_too_few_days_and_missing_weights_are_clear_errors(
     two_days = tmp_path / "two_days.jsonl"
     two_days.write_text("\n".join(line for line in lines if DAYS[0] in line or DAYS[1] in line) + "\n")
     with pytest.raises(PrepareError, match="--split random"):
-        _run(two_days, tmp_path / "w1")
+        _run(two_days, tmp_path / "w1", split="date")
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
     with pytest.raises(PrepareError, match="--image-encoder convnet"):
@@ -150,7 +164,8 @@ def test_resnet_features_are_precomputed_as_memmaps(
     (data / "img" / "2.png").write_bytes(b"not a png")  # undecodable: that tweet gets no row
 
     work = tmp_path / "work"
-    result, _ = _run(data / "tweets.jsonl", work, image_encoder="resnet18", image_size=32, device="cpu")
+    result, _ = _run(data / "tweets.jsonl", work, image_encoder="resnet18", image_size=32, device="cpu",
+                     split="date")
     features = np.load(work / "image_features" / "train.npy", mmap_mode="r")
     ids = json.loads((work / "image_features" / "train_ids.json").read_text())
     with_image = [t.id for t in read_split(work / "splits", "train") if t.image]
@@ -161,7 +176,8 @@ def test_resnet_features_are_precomputed_as_memmaps(
     assert np.all(np.abs(features).sum(axis=1) > 0)
     assert result.manifest["counts"]["images"] == {"train": 3, "val": 1, "test": 1}
 
-    _, messages = _run(data / "tweets.jsonl", work, image_encoder="resnet18", image_size=32, device="cpu")
+    _, messages = _run(data / "tweets.jsonl", work, image_encoder="resnet18", image_size=32, device="cpu",
+                       split="date")
     assert "[image_features] skipped (up to date)" in messages
     _, messages = _run(data / "tweets.jsonl", work, image_encoder="convnet")
     assert not (work / "image_features").exists()
@@ -175,7 +191,7 @@ def test_cli_prints_a_summary_and_fails_cleanly(dataset: Path, tmp_path: Path) -
             "--word-dim", "8", "--user-dim", "4", "--walks-per-node", "1", "--threads", "1", "-q"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "train 54, val 18, test 18" in result.output
+    assert "train 72, val 9, test 9" in result.output  # the default split: chronological
     assert "users in the mention graph" in result.output
     bad = runner.invoke(app, [*args[:3], "--split", "sideways"])
     assert bad.exit_code == 1 and "--split must be one of" in bad.output

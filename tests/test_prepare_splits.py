@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -10,14 +11,18 @@ import pytest
 
 from model.record import Tweet
 from training.prepare.splits import (
+    ChronoSplit,
     DaySplit,
     RandomSplit,
     SplitError,
     file_sha256,
     read_split,
+    resolve_auto,
     rule_from_days,
     rule_from_splits_file,
+    rule_from_times,
     split_path,
+    tweet_time_keys,
     world_splits_file,
     write_splits,
 )
@@ -93,3 +98,87 @@ def test_write_splits_streams_dedupes_and_fingerprints(tmp_path: Path) -> None:
     # Content-only fingerprint: writing the same tweets again gives the same hash.
     _, again = write_splits(iter(tweets), rule, tmp_path / "again")
     assert again == fingerprints
+
+
+def _brute_force_chrono(tweets: list[Tweet]) -> dict[str, str]:
+    """Reference: sort the distinct dated tweets by (time, numeric id), cut at floor(0.8 n), floor(0.9 n)."""
+    from datetime import datetime
+
+    first: dict[str, Tweet] = {}
+    for t in tweets:
+        first.setdefault(t.id, t)
+    dated = [t for t in first.values() if t.created_at]
+    dated.sort(key=lambda t: (datetime.fromisoformat(t.created_at or ""), int(t.id)))
+    n = len(dated)
+    cut1, cut2 = int(n * 0.8), int(n * 0.9)
+    return {t.id: "train" if i < cut1 else "val" if i < cut2 else "test" for i, t in enumerate(dated)}
+
+
+def test_chrono_split_matches_a_brute_force_sort_with_ties_by_id() -> None:
+    rng = random.Random(3)
+    tweets = []
+    for i in range(57):
+        # Few distinct seconds, so many tweets share a timestamp, also across the cut points;
+        # ids of different widths, so numeric order differs from text order (9 < 10).
+        second = rng.choice([0, 0, 0, 5, 5, 30, 59])
+        minute = rng.choice([0, 1, 2])
+        tweets.append(Tweet(id=str(rng.choice([7, 95, 1000]) * 1000 + i), text="x",
+                            created_at=f"2020-03-0{rng.choice([1, 2])}T10:{minute:02d}:{second:02d}Z"))
+    tweets.append(Tweet(id="5000", text="undated"))
+    tweets.append(dataclasses.replace(tweets[3], text="duplicate id"))  # first copy decides
+    expected = _brute_force_chrono(tweets)
+    rng.shuffle(tweets)  # the rule does not depend on the reading order
+    rule = rule_from_times(tweet_time_keys(tweets))
+    got = {t.id: rule.assign(t) for t in tweets if t.text != "duplicate id"}
+    assert got.pop("5000") is None  # undated: unassigned
+    assert got == expected
+    sizes = {name: sum(v == name for v in got.values()) for name in ("train", "val", "test")}
+    assert sizes == {"train": 45, "val": 6, "test": 6}  # floor(0.8 * 57), floor(0.9 * 57) - 45, the rest
+    assert rule.describe()["sizes"] == sizes
+    # The cut really falls inside a group of equal timestamps here (else the ties would not be tested).
+    by_time: dict[str, set[str]] = {}
+    for t in tweets:
+        if t.created_at and t.text != "duplicate id":
+            by_time.setdefault(t.created_at, set()).add(expected[t.id])
+    assert any(len(v) > 1 for v in by_time.values())
+
+
+def test_chrono_split_orders_by_time_not_text_and_reads_offsets() -> None:
+    tweets = [Tweet(id=str(i), text="x", created_at=f"2020-03-01T10:00:{i:02d}Z") for i in range(10)]
+    # Same instant written with an offset: 12:00:05+02:00 is 10:00:05Z, after 10:00:04Z.
+    tweets.append(Tweet(id="99", text="x", created_at="2020-03-01T12:00:04.5+02:00"))
+    rule = rule_from_times(tweet_time_keys(tweets))
+    assert isinstance(rule, ChronoSplit)
+    order = sorted(tweets, key=lambda t: tweet_time_keys([t])[0])
+    assert [t.id for t in order][4:7] == ["4", "99", "5"]
+    assert [rule.assign(t) for t in order] == ["train"] * 8 + ["val"] + ["test"] * 2
+    assert rule.assign(Tweet(id="7", text="x", created_at="not a date")) is None
+
+
+def test_chrono_split_with_too_few_tweets_suggests_random() -> None:
+    few = [Tweet(id=str(i), text="x", created_at="2020-03-01T10:00:00Z") for i in range(5)]
+    with pytest.raises(SplitError, match="--split random"):
+        rule_from_times(tweet_time_keys(few))
+
+
+def test_auto_is_the_world_file_for_a_world_and_chronological_otherwise(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    world.mkdir()
+    assert resolve_auto(world) == "chrono"
+    (world / "splits.json").write_text("{}")
+    assert resolve_auto(world) == "world"
+    assert resolve_auto(world / "splits.json") == "chrono"  # a file is never a world
+
+
+def test_build_heads_splits_raw_data_by_the_same_chronological_rule(tmp_path: Path) -> None:
+    from prepare_helpers import write_dataset  # tests/ helper module
+
+    from training.heads.data import load_splits
+
+    data = write_dataset(tmp_path / "raw")
+    splits = load_splits(data)
+    tweets = [Tweet.from_flat(json.loads(line)) for line in data.read_text().splitlines()]
+    rule = rule_from_times(tweet_time_keys(tweets))
+    for name in ("train", "val", "test"):
+        assert [t.id for t in getattr(splits, name)] == [t.id for t in tweets if rule.assign(t) == name]
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (72, 9, 9)

@@ -64,6 +64,9 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out.")] = False,
     max_val: Annotated[int, typer.Option(help="Validation tweets scored (fixed subset).")] = 1000,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
+    max_iterations: Annotated[int | None, typer.Option(
+        help="Stop after this many optimizer steps (a time budget; the checkpoint is the best validated "
+             "model so far, or the last one when none was validated yet).", min=1)] = None,
 ) -> None:
     """Train the five-branch joint embedding model (paper Eq. 2-3) and write a servable checkpoint."""
     import torch
@@ -91,7 +94,7 @@ def train(
         torch.set_num_threads(threads)
     try:
         result = run_training(work, out, train_config, device=device, resume=resume, max_val=max_val,
-                              echo=typer.echo)
+                              echo=typer.echo, max_iterations=max_iterations)
     except (WorkDirError, CheckpointError, FileNotFoundError, ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

@@ -47,6 +47,21 @@ def evaluate(
         typer.Option(help="Train comparison models not given as checkpoints (same code and recipe as CKPT)."),
     ] = True,
     ablations: Annotated[bool, typer.Option(help="Evaluate the leave-one-component-out models.")] = True,
+    comparison: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run only these comparison models (repeatable): vsepp, vsepp_hashtags, "
+            "text_image_joint_loss, paper_loss, without_<component>. Default: all."
+        ),
+    ] = None,
+    max_iterations: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop each comparison model's training after this many optimizer steps (give the joint "
+            "model's own `train --max-iterations`, so that both had the same budget).",
+            min=1,
+        ),
+    ] = None,
     models_dir: Annotated[
         Path | None,
         typer.Option(
@@ -96,6 +111,8 @@ def evaluate(
             n_estimators=forest_trees, max_depth=forest_depth or None, min_samples_leaf=forest_leaf
         ),
         larger_forest=LARGER_FOREST if larger_forest else None,
+        comparisons=tuple(comparison) if comparison else None,
+        max_iterations=max_iterations,
     )
     metrics = run_evaluation(ckpt, data, options, echo=typer.echo)
     command = (

@@ -52,6 +52,8 @@ class EvalOptions:
     n_recent: int = 10
     bot_folds: int = 5
     hashtag_neighbours: int = 50
+    comparisons: tuple[str, ...] | None = None  # comparison-model keys to run (None: all)
+    max_iterations: int | None = None  # optimizer steps each trained comparison model may take
 
 
 def _timed(log: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
@@ -86,6 +88,7 @@ class Evaluation:
         classes = loc_eval.city_classes(splits.train, splits.val, splits.test)
         self.loc_train = [t for t in splits.train if city_label(t) in classes]
         self.loc_test = [t for t in splits.test if city_label(t) in classes]
+        self.loc_val = [t for t in splits.val if city_label(t) in classes]
         self.loc_classes = classes
         self.coords = loc_eval.place_coordinates(splits.all_tweets())
 
@@ -219,15 +222,26 @@ class Evaluation:
         if rows:
 
             def tags() -> dict[str, Any]:
-                makers = tag_eval.baseline_recommendations(self.splits.train, self.splits.test, rows)
-                return {k: tag_eval.prf_curve(make(), truth) for k, make in makers.items()}
+                makers = tag_eval.baseline_recommendations(
+                    self.splits.train, self.splits.val, self.splits.test, rows
+                )
+                result: dict[str, Any] = {}
+                for key, make in makers.items():
+                    predicted, selection = make()
+                    result[key] = tag_eval.prf_curve(predicted, truth)
+                    if selection is not None:
+                        result[key]["selection"] = selection
+                return result
 
             out["hashtags"] = _timed(self.timings, "baselines: hashtags", lambda: _guard(tags))
         if len(self.loc_classes) >= 2 and self.loc_test:
 
             def loc() -> dict[str, Any]:
-                preds = loc_eval.baseline_predictions(self.loc_train, self.loc_test)
-                return {k: loc_eval.scores(p, self.loc_test, self.coords) for k, p in preds.items()}
+                preds, chosen = loc_eval.baseline_predictions(self.loc_train, self.loc_val, self.loc_test)
+                result = {k: loc_eval.scores(p, self.loc_test, self.coords) for k, p in preds.items()}
+                for key, selection in chosen.items():
+                    result[key]["selection"] = selection
+                return result
 
             out["location"] = _timed(self.timings, "baselines: location", lambda: _guard(loc))
         if len(set(self.bot_labels.tolist())) == 2:
@@ -302,12 +316,37 @@ def run_evaluation(
         if variant.key.startswith("without_") and not options.run_ablations:
             metrics["variants"][variant.key] = {"label": variant.label, "skipped": "ablations not requested"}
             continue
+        if options.comparisons is not None and variant.key not in options.comparisons:
+            metrics["variants"][variant.key] = {
+                "label": variant.label,
+                "skipped": "not requested (--comparison)",
+            }
+            continue
+        reason = cannot_apply(variant, splits)
+        if reason:
+            metrics["variants"][variant.key] = {"label": variant.label, "skipped": reason}
+            continue
         metrics["variants"][variant.key] = _variant(
             evaluation, variant, ckpt, data, is_work, models_dir, options, loader, echo
         )
     metrics["timings_s"] = evaluation.timings
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     return metrics
+
+
+def cannot_apply(variant: Variant, splits: Splits) -> str | None:
+    """Why a comparison model would measure nothing on this data (so it is not trained), or None."""
+    has_image = {
+        name: any(t.image for t in part) for name, part in (("train", splits.train), ("test", splits.test))
+    }
+    if "image" in variant.components and len(variant.components) == 2 and not all(has_image.values()):
+        where = " and ".join(n for n, v in has_image.items() if not v)
+        return f"a text + image model cannot apply: no {where} tweet has an image"
+    if variant.hashtags_as_text and not any(t.hashtags for t in splits.train):
+        return "no training tweet has a hashtag to use as text"
+    if variant.key == "without_image" and not any(has_image.values()):
+        return "the data has no images, so leaving the image out would retrain the joint model itself"
+    return None
 
 
 def _variant(
@@ -341,7 +380,9 @@ def _variant(
         path = _timed(
             evaluation.timings,
             f"{variant.key}: train",
-            lambda: train_variant(variant, Path(data), ckpt, models_dir, options.device),
+            lambda: train_variant(
+                variant, Path(data), ckpt, models_dir, options.device, options.max_iterations
+            ),
         )
     echo(f"evaluating {variant.label} ...")
     embedder = loader(path)

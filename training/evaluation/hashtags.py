@@ -48,27 +48,37 @@ def joint_recommendations(
     return [[t for t, _ in r] for r in recommender.recommend(queries, k=max(KS))]
 
 
+TFIDF_VOTES = "TF-IDF neighbours, rank-weighted votes (k on val)"
+
+
 def baseline_recommendations(
-    train: Sequence[Tweet], test: Sequence[Tweet], rows: Sequence[int]
-) -> dict[str, Callable[[], list[list[str]]]]:
-    """Most popular hashtags and TF-IDF nearest neighbours (training/baselines), lazily."""
-    from training.baselines.hashtags import PopularHashtags, TfidfNeighbourHashtags
+    train: Sequence[Tweet], val: Sequence[Tweet], test: Sequence[Tweet], rows: Sequence[int]
+) -> dict[str, Callable[[], tuple[list[list[str]], dict[str, Any] | None]]]:
+    """Most popular hashtags, and rank-weighted TF-IDF neighbour votes with the number of neighbours
+    chosen on ``val`` (training/baselines), lazily; each gives its test answers and its selection."""
+    from training.baselines.hashtags import PopularHashtags, tune_voting_hashtags
 
     train_lists = [[h.lower() for h in t.hashtags] for t in train]
-    train_texts = [text_without_hashtags(t) for t in train]
     query_texts = [text_without_hashtags(test[i]) for i in rows]
 
-    def popular() -> list[list[str]]:
-        return [list(r) for r in PopularHashtags().fit(train_lists).recommend(len(rows), max(KS))]
+    def popular() -> tuple[list[list[str]], dict[str, Any] | None]:
+        return [list(r) for r in PopularHashtags().fit(train_lists).recommend(len(rows), max(KS))], None
 
-    def tfidf() -> list[list[str]]:
-        with_tags = [i for i, tags in enumerate(train_lists) if tags]
-        model = TfidfNeighbourHashtags().fit(
-            [train_texts[i] for i in with_tags], [train_lists[i] for i in with_tags]
+    def votes() -> tuple[list[list[str]], dict[str, Any] | None]:
+        tagged = [t for t in train if t.hashtags]
+        val_tagged = [t for t in val if t.hashtags]
+        model, selection = tune_voting_hashtags(
+            ([text_without_hashtags(t) for t in tagged], [list(t.hashtags) for t in tagged]),
+            ([text_without_hashtags(t) for t in val_tagged], [list(t.hashtags) for t in val_tagged]),
         )
-        return [list(r) for r in model.recommend(query_texts, max(KS))]
+        chosen = (
+            selection.to_json()
+            if val_tagged
+            else {"parameter": "neighbours", "chosen": model.neighbours, "metric": "no validation tweets"}
+        )
+        return [list(r) for r in model.recommend(query_texts, max(KS))], chosen
 
-    return {"Most popular hashtags": popular, "TF-IDF nearest neighbours": tfidf}
+    return {"Most popular hashtags": popular, TFIDF_VOTES: votes}
 
 
 def neighbour_recommendations(

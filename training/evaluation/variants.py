@@ -51,7 +51,11 @@ def comparison_variants(
     out = [
         Variant("vsepp", "VSE++ (text + image)", ("text", "image"), ckpt=vsepp, recipe=VSEPP_RECIPE),
         Variant(
-            "vsepp_hashtags", "VSE++ with hashtags as text", ("text", "image"), True, vsepp_hashtags,
+            "vsepp_hashtags",
+            "VSE++ with hashtags as text",
+            ("text", "image"),
+            True,
+            vsepp_hashtags,
             recipe=VSEPP_RECIPE,
         ),
         Variant(
@@ -151,18 +155,37 @@ def same_recipe(saved: TrainConfig, wanted: TrainConfig, same_data: bool) -> boo
     return plain(saved) == plain(wanted) and (not same_data or len(fingerprints) <= 1)
 
 
-def train_variant(variant: Variant, work: Path, joint_ckpt: Path, models_dir: Path, device: str) -> Path:
-    """Train ``variant`` with the joint model's recipe; reuses a finished checkpoint from an earlier run."""
+def train_variant(
+    variant: Variant,
+    work: Path,
+    joint_ckpt: Path,
+    models_dir: Path,
+    device: str,
+    max_iterations: int | None = None,
+) -> Path:
+    """Train ``variant`` with the joint model's recipe; reuses a finished checkpoint from an earlier run.
+
+    ``max_iterations`` stops its training after that many optimizer steps (the joint model's own
+    budget, so both got the same number of steps); a checkpoint trained under another budget is stale.
+    """
     from training.trainer import train
 
     out = models_dir / variant.key
+    budget_file = models_dir / f"{variant.key}.budget.json"
+    budget = json.dumps({"max_iterations": max_iterations})
     config = variant_train_config(variant, train_config_of(joint_ckpt))
     if (out / "manifest.json").is_file() and (out / "model.safetensors").is_file():
-        if same_recipe(train_config_of(out), config, same_data=not variant.hashtags_as_text):
+        same_budget = (
+            budget_file.read_text(encoding="utf-8")
+            if budget_file.is_file()
+            else json.dumps({"max_iterations": None})
+        ) == budget
+        if same_budget and same_recipe(train_config_of(out), config, same_data=not variant.hashtags_as_text):
             return out
-        shutil.rmtree(out)  # trained with another recipe (or data): a stale comparison, retrained
+        shutil.rmtree(out)  # trained with another recipe, data or budget: a stale comparison, retrained
     data = (
         hashtags_as_text_work(work, models_dir / f"{variant.key}_work") if variant.hashtags_as_text else work
     )
-    train(data, out, config, device=device)
+    train(data, out, config, device=device, max_iterations=max_iterations)
+    budget_file.write_text(budget, encoding="utf-8")
     return out

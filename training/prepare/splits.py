@@ -1,9 +1,10 @@
 """Train / validation / test assignment of tweets and the split files every later step reads.
 
-Three rules: the synthetic world's own ``splits.json`` (days listed per split), the paper's date
-split (the last day is test, the one before validation, the rest training), and a seeded random
-80/10/10 split keyed on a hash of the tweet id, so a tweet lands in the same split whatever order
-or subset of the data it is read in.
+Four rules: the synthetic world's own ``splits.json`` (days listed per split); a chronological
+80/10/10 split of the tweets in time order (the default for any other data: train on the past, test
+on the future, whatever the number of days); the paper's date split (the last day is test, the one
+before validation, the rest training); and a seeded random 80/10/10 split keyed on a hash of the
+tweet id, so a tweet lands in the same split whatever order or subset of the data it is read in.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +22,7 @@ from tqdm import tqdm
 from model.record import Tweet
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-SplitMode = Literal["auto", "date", "random", "world"]
+SplitMode = Literal["auto", "chrono", "date", "random", "world"]
 SPLITS_FILE = "splits.json"
 
 
@@ -63,7 +65,103 @@ class RandomSplit:
         return {"method": "random", "seed": self.seed, "fractions": [0.8, 0.1, 0.1]}
 
 
-SplitRule = DaySplit | RandomSplit
+# A tweet's place in time: (seconds since the epoch, numeric id, id). Snowflake ids grow with time, so
+# among tweets of the same second the numeric id is the finer order; non-numeric ids sort as text.
+TimeKey = tuple[float, int, str]
+
+
+def time_key(tweet: Tweet) -> TimeKey | None:
+    """Where ``tweet`` sits in time order, or None when it has no readable date."""
+    if not tweet.created_at:
+        return None
+    try:
+        moment = datetime.fromisoformat(tweet.created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    numeric = int(tweet.id) if tweet.id.isdigit() else -1
+    return (moment.timestamp(), numeric, tweet.id)
+
+
+@dataclass(frozen=True)
+class ChronoSplit:
+    """Train on the earliest 80% of the dated tweets, validate on the next 10%, test on the last 10%.
+
+    The cut points are time keys (see ``time_key``): a tweet goes to train when its key is below
+    ``val_from``, to test when it is at or above ``test_from``, else to validation. Tweets of the same
+    second are ordered by id, so the split has the asked sizes even when many share a timestamp, and
+    deciding a tweet needs only its own key (the split streams).
+    """
+
+    val_from: TimeKey
+    test_from: TimeKey
+    sizes: tuple[int, int, int]
+    fractions: tuple[float, float] = (0.8, 0.9)  # cumulative
+
+    def assign(self, tweet: Tweet) -> str | None:
+        key = time_key(tweet)
+        if key is None:
+            return None
+        if key < self.val_from:
+            return "train"
+        return "val" if key < self.test_from else "test"
+
+    def describe(self) -> dict[str, Any]:
+        def when(key: TimeKey) -> str:
+            return datetime.fromtimestamp(key[0], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        train_f, val_f = self.fractions
+        return {
+            "method": "chrono",
+            "fractions": [round(train_f, 4), round(val_f - train_f, 4), round(1 - val_f, 4)],
+            "val_from": {"time": when(self.val_from), "id": self.val_from[2]},
+            "test_from": {"time": when(self.test_from), "id": self.test_from[2]},
+            "sizes": dict(zip(SPLITS, self.sizes, strict=True)),
+        }
+
+
+def rule_from_times(keys: Iterable[TimeKey], fractions: tuple[float, float] = (0.8, 0.9)) -> ChronoSplit:
+    """The chronological split of the tweets whose time keys are ``keys`` (one per distinct tweet id).
+
+    Train gets the first floor(0.8 n) tweets in time order, validation up to floor(0.9 n), test the
+    rest; every split must get at least one tweet.
+    """
+    ordered = sorted(set(keys))
+    n = len(ordered)
+    n_train, n_upto_val = int(n * fractions[0]), int(n * fractions[1])
+    if n_train < 1 or n_upto_val <= n_train or n_upto_val >= n:
+        raise SplitError(
+            f"a chronological split needs enough dated tweets for a non-empty train, val and test "
+            f"split, found {n}. Use --split random --seed S instead."
+        )
+    return ChronoSplit(
+        val_from=ordered[n_train],
+        test_from=ordered[n_upto_val],
+        sizes=(n_train, n_upto_val - n_train, n - n_upto_val),
+        fractions=fractions,
+    )
+
+
+def tweet_time_keys(tweets: Iterable[Tweet]) -> list[TimeKey]:
+    """The time key of each distinct tweet id (first copy), undated tweets left out."""
+    seen: set[str] = set()
+    keys: list[TimeKey] = []
+    for tweet in tweets:
+        if tweet.id in seen:
+            continue
+        seen.add(tweet.id)
+        if (key := time_key(tweet)) is not None:
+            keys.append(key)
+    return keys
+
+
+SplitRule = DaySplit | RandomSplit | ChronoSplit
+
+
+def resolve_auto(data: Path) -> str:
+    """What ``--split auto`` means for DATA: a synthetic world's own split file, else chronological."""
+    return "world" if world_splits_file(data) is not None else "chrono"
 
 
 def world_splits_file(data: Path) -> Path | None:

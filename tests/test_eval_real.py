@@ -1,0 +1,120 @@
+"""`make eval-real`'s pieces: the training budget, which comparison models cannot apply, and the
+targets and strongest baselines its report states."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from model.record import Tweet
+from training.evaluation.harness import cannot_apply
+from training.evaluation.real_report import targets, write_real_report
+from training.evaluation.report import strongest_baselines
+from training.evaluation.run_real import training_budget
+from training.evaluation.variants import comparison_variants
+from training.heads.data import Splits
+
+
+def test_training_budget_is_whole_epochs_or_a_step_limit() -> None:
+    # paper: batch 128, 30 epochs; small: batch 128, 6 epochs.
+    assert training_budget("small", 2420, 100) == (5, None)  # 19 steps an epoch: 5 whole epochs
+    assert training_budget("small", 2420, 10_000) == (6, None)  # never more than the preset's epochs
+    assert training_budget("paper", 19_890, 100) == (1, 100)  # 156 steps an epoch: 100 steps of it
+    assert training_budget("paper", 19_890, 156) == (1, None)
+
+
+def _splits(with_images: bool) -> Splits:
+    def tweet(i: int) -> Tweet:
+        return Tweet(id=str(i), text=f"t {i}", image="/x.png" if with_images else None, hashtags=("a",))
+
+    return Splits([tweet(1), tweet(2)], [tweet(3)], [tweet(4)], None, "test")
+
+
+def test_text_image_comparisons_are_skipped_with_the_reason_where_there_are_no_images() -> None:
+    variants = {v.key: v for v in comparison_variants(("text", "image", "hashtags", "user"), None, None, {})}
+    no_images = _splits(False)
+    for key in ("vsepp", "vsepp_hashtags", "text_image_joint_loss"):
+        reason = cannot_apply(variants[key], no_images)
+        assert reason is not None and "no train and test tweet has an image" in reason
+    assert "no images" in (cannot_apply(variants["without_image"], no_images) or "")
+    assert cannot_apply(variants["paper_loss"], no_images) is None
+    assert cannot_apply(variants["without_hashtags"], no_images) is None
+    for key in variants:
+        assert cannot_apply(variants[key], _splits(True)) is None
+
+
+def _metrics(loc: float, tags: float, image_r10: float, vsepp_r10: float) -> dict[str, Any]:
+    curve = {"k": [1, 2, 3, 4, 5], "precision": [0] * 5, "recall": [0] * 5}
+    return {
+        "joint": {
+            "location": {"chosen_forest": {"accuracy": loc}},
+            "hashtags": {"hashtags of joint-space neighbours": {**curve, "f1": [tags, 0, 0, 0, 0]}},
+            "retrieval": {"image": {"R@10": image_r10}, "text": {"skipped": "no images"}},
+        },
+        "baselines": {
+            "location": {"Majority class": {"accuracy": 20.0}, "TF-IDF + LR": {"accuracy": 60.0}},
+            "hashtags": {
+                "Most popular hashtags": {**curve, "f1": [0.05, 0, 0, 0, 0]},
+                "TF-IDF votes": {**curve, "f1": [0.2, 0, 0, 0, 0]},
+            },
+        },
+        "variants": {"vsepp": {"label": "VSE++ (text + image)", "retrieval": {"image": {"R@10": vsepp_r10}}}},
+        "counts": {"location_classes": 3, "location_test": 10},
+    }
+
+
+def test_targets_are_judged_against_the_strongest_baseline() -> None:
+    m = _metrics(loc=63.0, tags=0.31, image_r10=30.0, vsepp_r10=25.0)
+    strongest = strongest_baselines(m)
+    assert strongest["location"]["baseline"] == "TF-IDF + LR"  # not the majority class
+    assert strongest["hashtags"]["baseline"] == "TF-IDF votes"
+    assert strongest["image retrieval"]["baseline"] == "VSE++ (text + image)"
+    lines = targets(m, "p")
+    assert "+3.00 points (aim +5): MISSED by 2.00 points" in lines[0]
+    assert "1.55x (aim 1.5x): met" in lines[1]
+    assert "+5.00 points: met" in lines[2]
+    lines = targets(_metrics(loc=66.0, tags=0.2, image_r10=20.0, vsepp_r10=25.0), "p")
+    assert lines[0].endswith("met.") and "MISSED: 0.300 needed, 0.100 short" in lines[1]
+    assert "MISSED by 5.00 points" in lines[2]
+
+
+def test_real_report_sets_presets_side_by_side(tmp_path: Path) -> None:
+    runs = []
+    for preset, loc in (("paper", 50.0), ("small", 70.0)):
+        path = tmp_path / f"{preset}.json"
+        path.write_text(json.dumps(_metrics(loc=loc, tags=0.1, image_r10=10.0, vsepp_r10=5.0)))
+        runs.append(
+            {
+                "corpus": "corpusA",
+                "data": "/data/a",
+                "preset": preset,
+                "epochs": 1,
+                "step_limit": 7,
+                "image_encoder_note": None,
+                "tweets": {"train": 8, "val": 1, "test": 1},
+                "metrics": str(path),
+            }
+        )
+    runs.append({"corpus": "corpusB", "preset": "paper", "missing": "corpusB/paper: train"})
+    summary = {
+        "presets": ["paper", "small"],
+        "max_iterations": 7,
+        "threads": 1,
+        "device": "cpu",
+        "wall_s": 60.0,
+        "load_average": {"start": [1.0], "end": [2.0]},
+        "cpus": 2,
+        "steps": [{"step": "x", "seconds": 0.0, "reused": True, "first_seconds": 12.5}],
+        "runs": runs,
+        "command": "python -m training.evaluation.run_real /data/a",
+    }
+    text = write_real_report(summary, tmp_path / "out").read_text()
+    assert "| Joint model (ours) [paper], served head | 50" in text
+    assert "| Joint model (ours) [small], served head | 70" in text
+    assert text.count("| TF-IDF + LR | 60") == 1  # the baselines once, not once per preset
+    assert "corpusA [paper] location accuracy" in text and "MISSED by 15.00 points" in text
+    assert "Strongest baseline: location: TF-IDF + LR; hashtags: TF-IDF votes." in text
+    assert "7 optimizer steps (part of one epoch)" in text
+    assert "## Missing rows" in text and "- corpusB [paper]: corpusB/paper: train" in text
+    assert (tmp_path / "out" / "fig_corpusA.png").stat().st_size > 1000
