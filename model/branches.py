@@ -89,8 +89,11 @@ class ProjectionBranch(nn.Module):
     def __init__(self, in_dim: int, dim: int, hidden: int = 0) -> None:
         super().__init__()
         # hidden > 0: a two-layer MLP (the network on top of frozen MiniLM features), else one layer.
-        self.fc: nn.Module = (nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-                              if hidden > 0 else nn.Linear(in_dim, dim))
+        self.fc: nn.Module = (
+            nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+            if hidden > 0
+            else nn.Linear(in_dim, dim)
+        )
         self.input_mean: torch.Tensor
         self.input_scale: torch.Tensor
         self.register_buffer("input_mean", torch.zeros(in_dim))

@@ -106,11 +106,14 @@ def verify_manifest(ckpt_dir: Path) -> dict[str, str]:
         if actual != expected:
             raise CheckpointError(
                 f"{ckpt_dir}: file {rel} does not match the manifest (sha256 {actual[:12]}... "
-                f"!= {expected[:12]}...): it was modified or corrupted; refusing to load")
+                f"!= {expected[:12]}...): it was modified or corrupted; refusing to load"
+            )
     for rel in _served_files(ckpt_dir):
         if Path(rel).suffix in PICKLE_SUFFIXES and rel not in files:
-            raise CheckpointError(f"{ckpt_dir}: file {rel} is not in the manifest; refusing to load pickles "
-                                  "whose hash is unknown")
+            raise CheckpointError(
+                f"{ckpt_dir}: file {rel} is not in the manifest; refusing to load pickles "
+                "whose hash is unknown"
+            )
     return files
 
 
@@ -137,5 +140,7 @@ def load_weights(module: torch.nn.Module, path: Path, device: torch.device | str
         raise CheckpointError(f"{path}: unreadable weights: {exc}") from exc
     missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not fit the model in config.json "
-                              f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
+        raise CheckpointError(
+            f"{path}: weights do not fit the model in config.json "
+            f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
+        )

@@ -20,8 +20,13 @@ from model.user_vectors import UserVectors
 
 
 @torch.no_grad()
-def encode_places(model: JointEmbeddingModel, featurizer: Featurizer, places: PlaceTable,
-                  device: torch.device, chunk: int = 512) -> PlaceEncodings:
+def encode_places(
+    model: JointEmbeddingModel,
+    featurizer: Featurizer,
+    places: PlaceTable,
+    device: torch.device,
+    chunk: int = 512,
+) -> PlaceEncodings:
     """Location-branch output for every place with neighbour texts: the mean of all its texts' text
     encodings, L2-normalised. Places without texts are left out (their tweets have no location)."""
     was_training = model.training
@@ -37,11 +42,14 @@ def encode_places(model: JointEmbeddingModel, featurizer: Featurizer, places: Pl
             rows.append(torch.nn.functional.normalize(mean, dim=0).cpu().numpy())
             ids.append(place_id)
             continue
-        tokens = [featurizer.vocab.encode(t, featurizer.config.max_tokens)
-                  for t in places.neighbours[place_id].texts[: featurizer.config.place_neighbours] if t]
+        tokens = [
+            featurizer.vocab.encode(t, featurizer.config.max_tokens)
+            for t in places.neighbours[place_id].texts[: featurizer.config.place_neighbours]
+            if t
+        ]
         encoded = []
         for start in range(0, len(tokens), chunk):
-            ids_t, lengths = pad_tokens(tokens[start:start + chunk])
+            ids_t, lengths = pad_tokens(tokens[start : start + chunk])
             encoded.append(model.encode_texts(ids_t.to(device), lengths).float())
         mean = torch.cat(encoded).mean(dim=0)
         rows.append(torch.nn.functional.normalize(mean, dim=0).cpu().numpy())
@@ -51,10 +59,17 @@ def encode_places(model: JointEmbeddingModel, featurizer: Featurizer, places: Pl
     return PlaceEncodings(ids, np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32))
 
 
-def write_checkpoint(out_dir: Path, model: JointEmbeddingModel, config: ModelConfig, vocab: Vocabulary,
-                     word_vectors_path: Path | None, user_vectors: UserVectors | None,
-                     places: PlaceTable | None, place_encodings: PlaceEncodings | None,
-                     train_config: dict[str, Any] | None = None) -> str:
+def write_checkpoint(
+    out_dir: Path,
+    model: JointEmbeddingModel,
+    config: ModelConfig,
+    vocab: Vocabulary,
+    word_vectors_path: Path | None,
+    user_vectors: UserVectors | None,
+    places: PlaceTable | None,
+    place_encodings: PlaceEncodings | None,
+    train_config: dict[str, Any] | None = None,
+) -> str:
     """Write (or overwrite) the served files of ``out_dir`` and its manifest; returns the manifest digest.
 
     The manifest goes last, so a checkpoint interrupted mid-write fails verification rather than
@@ -79,8 +94,9 @@ def write_checkpoint(out_dir: Path, model: JointEmbeddingModel, config: ModelCon
     if place_encodings is not None:
         place_encodings.save(out_dir / ck.PLACE_ENCODINGS, out_dir / ck.PLACE_IDS)
     if train_config is not None:
-        (out_dir / ck.TRAIN_CONFIG).write_text(json.dumps(train_config, indent=2, sort_keys=True),
-                                                encoding="utf-8")
+        (out_dir / ck.TRAIN_CONFIG).write_text(
+            json.dumps(train_config, indent=2, sort_keys=True), encoding="utf-8"
+        )
     for path in out_dir.iterdir():
         if path.is_file():
             path.chmod(0o644)  # safetensors writes 0600; a service running as another user must read it

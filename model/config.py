@@ -132,8 +132,16 @@ SMALL = TrainConfig(
     val_every=100,
     loss="sum_violation",
     loss_target="others",
-    model=ModelConfig(dim=256, word_dim=100, user_dim=64, image_encoder="convnet",
-                      image_size=64, image_feature_dim=256, max_tokens=32, place_neighbours=16),
+    model=ModelConfig(
+        dim=256,
+        word_dim=100,
+        user_dim=64,
+        image_encoder="convnet",
+        image_size=64,
+        image_feature_dim=256,
+        max_tokens=32,
+        place_neighbours=16,
+    ),
 )
 
 # Real corpora on a CPU: pretrained encoders, frozen, with only small networks trained on top, because
@@ -146,9 +154,19 @@ REAL = TrainConfig(
     val_every=200,
     loss="sum_violation",
     loss_target="others",
-    model=ModelConfig(dim=256, word_dim=100, user_dim=64, image_encoder="efficientnet_lite0",
-                      image_size=224, image_feature_dim=1280, max_tokens=32, place_neighbours=32,
-                      text_encoder="minilm", text_hidden=512, hashtag_encoder="fasttext"),
+    model=ModelConfig(
+        dim=256,
+        word_dim=100,
+        user_dim=64,
+        image_encoder="efficientnet_lite0",
+        image_size=224,
+        image_feature_dim=1280,
+        max_tokens=32,
+        place_neighbours=32,
+        text_encoder="minilm",
+        text_hidden=512,
+        hashtag_encoder="fasttext",
+    ),
 )
 
 PRESETS: dict[str, TrainConfig] = {"paper": PAPER, "small": SMALL, "real": REAL}

@@ -50,8 +50,15 @@ class TweetEmbedder:
     device: torch.device
     checkpoint_digest: str
 
-    def __init__(self, model: JointEmbeddingModel, featurizer: Featurizer, device: torch.device,
-                 checkpoint_digest: str, fp16: bool = False, batch_size: int = 128) -> None:
+    def __init__(
+        self,
+        model: JointEmbeddingModel,
+        featurizer: Featurizer,
+        device: torch.device,
+        checkpoint_digest: str,
+        fp16: bool = False,
+        batch_size: int = 128,
+    ) -> None:
         self.model = model.to(device).eval()
         self.featurizer = featurizer
         self.config = model.config
@@ -73,7 +80,8 @@ class TweetEmbedder:
         # package (the checkpoint records which weights; it does not copy them).
         self._minilm: MiniLMEncoder | None = None
         if self.config.text_encoder == "minilm" and (
-                "text" in self.config.components or self.config.hashtag_encoder == "minilm"):
+            "text" in self.config.components or self.config.hashtag_encoder == "minilm"
+        ):
             check_record(MINILM, self.config.text_weights)
             self._minilm = MiniLMEncoder(device=device)
 
@@ -87,17 +95,25 @@ class TweetEmbedder:
             raise ck.CheckpointError(f"{path / ck.CONFIG}: {exc}") from exc
         comps = set(config.components)
         vocab = Vocabulary.load(path / ck.VOCAB)
-        word_vectors = (WordVectors.load(path / ck.WORD_VECTORS)
-                        if "hashtags" in comps and config.hashtag_encoder == "fasttext" else None)
-        user_vectors = (UserVectors.load(path / ck.USER_VECTORS, path / ck.USER_IDS)
-                        if "user" in comps else None)
-        place_encodings = (PlaceEncodings.load(path / ck.PLACE_ENCODINGS, path / ck.PLACE_IDS)
-                           if "location" in comps else None)
+        word_vectors = (
+            WordVectors.load(path / ck.WORD_VECTORS)
+            if "hashtags" in comps and config.hashtag_encoder == "fasttext"
+            else None
+        )
+        user_vectors = (
+            UserVectors.load(path / ck.USER_VECTORS, path / ck.USER_IDS) if "user" in comps else None
+        )
+        place_encodings = (
+            PlaceEncodings.load(path / ck.PLACE_ENCODINGS, path / ck.PLACE_IDS)
+            if "location" in comps
+            else None
+        )
         resolved = resolve_device(device)
         model = JointEmbeddingModel(config)
         ck.load_weights(model, path / ck.MODEL_WEIGHTS)
-        featurizer = Featurizer(config, vocab, word_vectors, user_vectors, places=None,
-                                place_encodings=place_encodings)
+        featurizer = Featurizer(
+            config, vocab, word_vectors, user_vectors, places=None, place_encodings=place_encodings
+        )
         return cls(model, featurizer, resolved, ck.manifest_digest(path), fp16=fp16)
 
     # ---- queries ---------------------------------------------------------------------------------
@@ -109,22 +125,25 @@ class TweetEmbedder:
         return self.featurizer.knows_place(place_id)
 
     @torch.no_grad()
-    def embed(self, tweets: Sequence[Tweet],
-              images: Sequence[Image.Image | np.ndarray | None] | None = None) -> EmbeddingBatch:
+    def embed(
+        self, tweets: Sequence[Tweet], images: Sequence[Image.Image | np.ndarray | None] | None = None
+    ) -> EmbeddingBatch:
         """Embed tweets; ``images[i]``, when given and not None, overrides ``tweets[i].image``: a PIL
         image, or uint8 (S, S, 3) pixels already at the encoder's size (model.image_input)."""
         if images is not None and len(images) != len(tweets):
             raise ValueError(f"{len(images)} images for {len(tweets)} tweets")
         parts = []
         for start in range(0, len(tweets), self.batch_size):
-            chunk = tweets[start:start + self.batch_size]
-            chunk_images = images[start:start + self.batch_size] if images is not None else None
+            chunk = tweets[start : start + self.batch_size]
+            chunk_images = images[start : start + self.batch_size] if images is not None else None
             parts.append(self._embed_chunk(chunk, chunk_images))
         if not parts:
             dim = self.config.dim
-            return EmbeddingBatch({c: np.zeros((0, dim), np.float32) for c in self.config.components},
-                                  {c: np.zeros(0, bool) for c in self.config.components},
-                                  np.zeros((0, dim), np.float32))
+            return EmbeddingBatch(
+                {c: np.zeros((0, dim), np.float32) for c in self.config.components},
+                {c: np.zeros(0, bool) for c in self.config.components},
+                np.zeros((0, dim), np.float32),
+            )
         return EmbeddingBatch.concat(parts)
 
     @torch.no_grad()
@@ -136,8 +155,12 @@ class TweetEmbedder:
             raise ValueError("this checkpoint has no text branch")
         out = []
         for start in range(0, len(texts), self.batch_size):
-            tokens, lengths = pad_tokens([self.featurizer.vocab.encode(t, self.config.max_tokens)
-                                          for t in texts[start:start + self.batch_size]])
+            tokens, lengths = pad_tokens(
+                [
+                    self.featurizer.vocab.encode(t, self.config.max_tokens)
+                    for t in texts[start : start + self.batch_size]
+                ]
+            )
             with self._autocast():
                 out.append(self.model.encode_texts(tokens.to(self.device), lengths).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.config.dim), np.float32)
@@ -178,14 +201,19 @@ class TweetEmbedder:
         assert self._minilm is not None
         out = []
         for start in range(0, len(sentences), self.batch_size):
-            features = self._minilm.encode(sentences[start:start + self.batch_size])  # (n, 384)
+            features = self._minilm.encode(sentences[start : start + self.batch_size])  # (n, 384)
             with self._autocast():
-                out.append(self.model.encode_text_features(torch.from_numpy(features).to(self.device))
-                           .float().cpu().numpy())
+                out.append(
+                    self.model.encode_text_features(torch.from_numpy(features).to(self.device))
+                    .float()
+                    .cpu()
+                    .numpy()
+                )
         return np.concatenate(out) if out else np.zeros((0, self.config.dim), np.float32)
 
-    def _sentence_features(self, tweets: Sequence[Tweet]) -> tuple[list[np.ndarray | None],
-                                                                  list[np.ndarray | None]]:
+    def _sentence_features(
+        self, tweets: Sequence[Tweet]
+    ) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
         """MiniLM features of each tweet's text and of its hashtags (None where absent), one batch each."""
         texts: list[np.ndarray | None] = [None] * len(tweets)
         tags: list[np.ndarray | None] = [None] * len(tweets)
@@ -193,13 +221,15 @@ class TweetEmbedder:
             return texts, tags
         if "text" in self.config.components:
             rows = [i for i, t in enumerate(tweets) if has_sentence(t.text)]
-            for i, vector in zip(rows, self._minilm.encode([sentence_text(tweets[i].text) for i in rows]),
-                                 strict=True):
+            for i, vector in zip(
+                rows, self._minilm.encode([sentence_text(tweets[i].text) for i in rows]), strict=True
+            ):
                 texts[i] = vector
         if "hashtags" in self.config.components and self.config.hashtag_encoder == "minilm":
             rows = [i for i, t in enumerate(tweets) if t.hashtags]
-            for i, vector in zip(rows, self._minilm.encode([hashtag_sentence(tweets[i].hashtags)
-                                                            for i in rows]), strict=True):
+            for i, vector in zip(
+                rows, self._minilm.encode([hashtag_sentence(tweets[i].hashtags) for i in rows]), strict=True
+            ):
                 tags[i] = vector
         return texts, tags
 
@@ -208,8 +238,9 @@ class TweetEmbedder:
             return torch.autocast(device_type="cuda", dtype=torch.float16)
         return contextlib.nullcontext()
 
-    def _image_input(self, tweet: Tweet,
-                     override: Image.Image | np.ndarray | None) -> np.ndarray | torch.Tensor | None:
+    def _image_input(
+        self, tweet: Tweet, override: Image.Image | np.ndarray | None
+    ) -> np.ndarray | torch.Tensor | None:
         if "image" not in self.config.components:
             return None
         if isinstance(override, np.ndarray):
@@ -227,12 +258,17 @@ class TweetEmbedder:
             return self._resnet_transform(image)  # (3, H, W) float, normalised
         return image_pixels(image, self.config.image_size)  # (3, H, W) uint8
 
-    def _embed_chunk(self, tweets: Sequence[Tweet],
-                     images: Sequence[Image.Image | np.ndarray | None] | None) -> EmbeddingBatch:
+    def _embed_chunk(
+        self, tweets: Sequence[Tweet], images: Sequence[Image.Image | np.ndarray | None] | None
+    ) -> EmbeddingBatch:
         text_features, tag_features = self._sentence_features(tweets)
         feats: list[TweetFeatures] = [
-            self.featurizer.features(t, self._image_input(t, images[i] if images is not None else None),
-                                     text_features[i], tag_features[i])
+            self.featurizer.features(
+                t,
+                self._image_input(t, images[i] if images is not None else None),
+                text_features[i],
+                tag_features[i],
+            )
             for i, t in enumerate(tweets)
         ]
         batch = self.featurizer.collate(feats).to(self.device)
@@ -245,5 +281,3 @@ class TweetEmbedder:
             present={k: v.cpu().numpy() for k, v in out.present.items()},
             average=out.average.float().cpu().numpy(),
         )
-
-

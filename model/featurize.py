@@ -73,10 +73,16 @@ class Featurizer:
     """Holds what featurisation needs: the vocabulary, the word and user vectors, and either the
     places' neighbour texts (training) or their cached encodings (inference)."""
 
-    def __init__(self, config: ModelConfig, vocab: Vocabulary, word_vectors: WordVectors | None,
-                 user_vectors: UserVectors | None, places: PlaceTable | None = None,
-                 place_encodings: PlaceEncodings | None = None,
-                 place_text_features: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        vocab: Vocabulary,
+        word_vectors: WordVectors | None,
+        user_vectors: UserVectors | None,
+        places: PlaceTable | None = None,
+        place_encodings: PlaceEncodings | None = None,
+        place_text_features: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """``place_text_features``: the minilm branch's MiniLM features of each place's non-empty
         neighbour texts, (k, 384) rows in the order of ``places``' texts (prepare writes them)."""
         self.config = config
@@ -120,9 +126,13 @@ class Featurizer:
             return self.place_encodings.row(place_id) is not None
         return bool(self._neighbours.get(place_id))
 
-    def features(self, tweet: Tweet, image: np.ndarray | torch.Tensor | None = None,
-                 text_features: np.ndarray | None = None,
-                 hashtag_features: np.ndarray | None = None) -> TweetFeatures:
+    def features(
+        self,
+        tweet: Tweet,
+        image: np.ndarray | torch.Tensor | None = None,
+        text_features: np.ndarray | None = None,
+        hashtag_features: np.ndarray | None = None,
+    ) -> TweetFeatures:
         """``image``: pixels or features already prepared by the caller (the image is not read here,
         because training caches pixels or frozen-encoder features and inference may get a PIL image).
         ``text_features`` / ``hashtag_features``: the MiniLM features of the text / the hashtags, for
@@ -163,9 +173,11 @@ class Featurizer:
         images = [(i, f.image) for i, f in enumerate(items) if f.image is not None]
         if images:
             arrays = [im for _, im in images]
-            stacked = (torch.from_numpy(np.stack(arrays))
-                       if all(isinstance(im, np.ndarray) for im in arrays)
-                       else torch.stack([torch.as_tensor(im) for im in arrays]))
+            stacked = (
+                torch.from_numpy(np.stack(arrays))
+                if all(isinstance(im, np.ndarray) for im in arrays)
+                else torch.stack([torch.as_tensor(im) for im in arrays])
+            )
             is_pixels = stacked.dtype == torch.uint8
             batch.image_inputs = normalise_pixels(stacked) if is_pixels else stacked.float()
             batch.image_rows = _rows([i for i, _ in images])
@@ -209,8 +221,11 @@ class Featurizer:
                 if self.minilm:
                     feature_blocks.append(self._neighbour_features[f.place_id])
             start = offsets[f.place_id]
-            keep = [start + k for k, (_, tid, text) in enumerate(neighbours)
-                    if not (tid == f.tweet_id if tid is not None else text == f.text)]
+            keep = [
+                start + k
+                for k, (_, tid, text) in enumerate(neighbours)
+                if not (tid == f.tweet_id if tid is not None else text == f.text)
+            ]
             if keep:
                 weight_rows.append((i, keep))
         if not weight_rows:

@@ -30,16 +30,19 @@ class JointEmbeddingModel(nn.Module):
         comps = set(config.components)
         self.text: TextEncoder | None = (
             TextEncoder(config.vocab_size, config.word_dim, config.dim, config.gru_layers)
-            if "text" in comps and config.text_encoder == "gru" else None
+            if "text" in comps and config.text_encoder == "gru"
+            else None
         )
         # The minilm text branch: frozen MiniLM features (computed outside) -> a small trained network.
         self.text_head: ProjectionBranch | None = (
             ProjectionBranch(config.text_feature_dim, config.dim, config.text_hidden)
-            if "text" in comps and config.text_encoder == "minilm" else None
+            if "text" in comps and config.text_encoder == "minilm"
+            else None
         )
         self.image: ImageBranch | None = (
             ImageBranch(config.image_feature_dim, config.dim, convnet=config.image_encoder == "convnet")
-            if "image" in comps else None
+            if "image" in comps
+            else None
         )
         self.hashtags: ProjectionBranch | None = (
             ProjectionBranch(config.hashtag_input_dim, config.dim) if "hashtags" in comps else None
@@ -61,9 +64,13 @@ class JointEmbeddingModel(nn.Module):
         encoded: torch.Tensor = self.text_head(features.float())
         return encoded
 
-    def encode_locations(self, neighbour_tokens: torch.Tensor | None,
-                         neighbour_lengths: torch.Tensor | None, weights: torch.Tensor,
-                         neighbour_features: torch.Tensor | None = None) -> torch.Tensor:
+    def encode_locations(
+        self,
+        neighbour_tokens: torch.Tensor | None,
+        neighbour_lengths: torch.Tensor | None,
+        weights: torch.Tensor,
+        neighbour_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(n_loc, dim): each row the normalised weighted mean of the neighbour text encodings."""
         if neighbour_features is not None:
             encoded = self.encode_text_features(neighbour_features)  # (N, dim)
@@ -89,15 +96,23 @@ class JointEmbeddingModel(nn.Module):
             if batch.location_encodings is not None:
                 outputs["location"] = (batch.location_rows, l2_normalise(batch.location_encodings))
             elif batch.location_weights is not None and (
-                    batch.neighbour_tokens is not None or batch.neighbour_features is not None):
-                outputs["location"] = (batch.location_rows, self.encode_locations(
-                    batch.neighbour_tokens, batch.neighbour_lengths, batch.location_weights,
-                    batch.neighbour_features))
+                batch.neighbour_tokens is not None or batch.neighbour_features is not None
+            ):
+                outputs["location"] = (
+                    batch.location_rows,
+                    self.encode_locations(
+                        batch.neighbour_tokens,
+                        batch.neighbour_lengths,
+                        batch.location_weights,
+                        batch.neighbour_features,
+                    ),
+                )
         return assemble(outputs, batch.size, self.config)
 
 
-def assemble(outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], size: int,
-             config: ModelConfig) -> JointOutput:
+def assemble(
+    outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], size: int, config: ModelConfig
+) -> JointOutput:
     """Scatter each component's rows into (B, dim) and average over the components each tweet has."""
     device = next(iter(outputs.values()))[1].device if outputs else torch.device("cpu")
     components: dict[str, torch.Tensor] = {}

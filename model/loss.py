@@ -16,8 +16,9 @@ import torch
 from model.config import LossKind, LossTarget
 
 
-def component_pair_loss(c: torch.Tensor, a: torch.Tensor, margin: float,
-                        kind: LossKind = "max_violation") -> torch.Tensor:
+def component_pair_loss(
+    c: torch.Tensor, a: torch.Tensor, margin: float, kind: LossKind = "max_violation"
+) -> torch.Tensor:
     """Eq. 2 for one component: c (n, dim) and a (n, dim), row i of both from the same tweet."""
     n = c.shape[0]
     if n < 2:  # no negatives in the batch
@@ -34,9 +35,14 @@ def component_pair_loss(c: torch.Tensor, a: torch.Tensor, margin: float,
     raise ValueError(f"unknown loss kind {kind!r}")
 
 
-def joint_loss(components: dict[str, torch.Tensor], present: dict[str, torch.Tensor],
-               average: torch.Tensor, margin: float, kind: LossKind = "max_violation",
-               target: LossTarget = "average") -> tuple[torch.Tensor, dict[str, float]]:
+def joint_loss(
+    components: dict[str, torch.Tensor],
+    present: dict[str, torch.Tensor],
+    average: torch.Tensor,
+    margin: float,
+    kind: LossKind = "max_violation",
+    target: LossTarget = "average",
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 3: the sum of Eq. 2 over components. Returns the loss and each component's part (floats).
 
     ``target="average"`` is the paper: c against the average of all the tweet's components, c included.

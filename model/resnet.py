@@ -88,10 +88,12 @@ def image_transform(image_size: int) -> transforms.Compose:
     """
     if image_size <= 0:
         raise ValueError("image_size must be positive")
-    return transforms.Compose([
-        transforms.Lambda(_to_rgb),
-        transforms.Resize(image_size),
-        transforms.CenterCrop(image_size),
-        transforms.ToTensor(),
-        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
+    return transforms.Compose(
+        [
+            transforms.Lambda(_to_rgb),
+            transforms.Resize(image_size),
+            transforms.CenterCrop(image_size),
+            transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )

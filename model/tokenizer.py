@@ -60,8 +60,10 @@ class Vocabulary:
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(tokenize(text))
-        ranked = sorted((w for w, c in counts.items() if c >= min_count and w not in (PAD, UNK)),
-                        key=lambda w: (-counts[w], w))
+        ranked = sorted(
+            (w for w, c in counts.items() if c >= min_count and w not in (PAD, UNK)),
+            key=lambda w: (-counts[w], w),
+        )
         if max_size is not None:
             ranked = ranked[: max(0, max_size - 2)]
         return cls([PAD, UNK, *ranked])

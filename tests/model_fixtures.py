@@ -31,14 +31,15 @@ def _image(path: Path, colour: tuple[int, int, int], rng: random.Random, pattern
     pixels[:] = colour
     if pattern is not None:  # a per-tweet bright square at a position from the pattern number
         y, x = divmod(pattern % 16, 4)
-        pixels[y * 4:(y + 1) * 4, x * 4:(x + 1) * 4] = (255 - colour[0], 255, (pattern * 37) % 256)
+        pixels[y * 4 : (y + 1) * 4, x * 4 : (x + 1) * 4] = (255 - colour[0], 255, (pattern * 37) % 256)
     noise = np.array([[rng.randint(-8, 8) for _ in range(3)] for _ in range(IMAGE_SIZE * IMAGE_SIZE)])
     pixels = np.clip(pixels.astype(int) + noise.reshape(IMAGE_SIZE, IMAGE_SIZE, 3), 0, 255).astype(np.uint8)
     Image.fromarray(pixels).save(path)
 
 
-def make_tweets(n: int, image_dir: Path, seed: int = 0, n_topics: int = 4, unique: bool = False,
-                sparse: bool = True) -> list[Tweet]:
+def make_tweets(
+    n: int, image_dir: Path, seed: int = 0, n_topics: int = 4, unique: bool = False, sparse: bool = True
+) -> list[Tweet]:
     """``sparse``: some tweets lack an image, hashtags, a known user or a place, as real tweets do."""
     rng = random.Random(seed)
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -58,13 +59,22 @@ def make_tweets(n: int, image_dir: Path, seed: int = 0, n_topics: int = 4, uniqu
         text += f" @user{topic}x{rng.randrange(3)}"
         user = f"{topic * 10 + rng.randrange(3)}" if not sparse or rng.random() > 0.1 else None
         place = f"place{topic}" if not sparse or rng.random() > 0.2 else None
-        tweets.append(Tweet(
-            id=str(1000 + i), text=text, created_at=f"2020-03-0{1 + i % 8}T12:00:00Z",
-            hashtags=tuple(tags) if has_tags else (), mentions=(f"user{topic}",), user_id=user,
-            place_id=place, place_name=f"Place {topic}" if place else None,
-            place_type="city" if place else None, lat=40.0 + topic if place else None,
-            lon=-100.0 + topic if place else None, image=image,
-        ))
+        tweets.append(
+            Tweet(
+                id=str(1000 + i),
+                text=text,
+                created_at=f"2020-03-0{1 + i % 8}T12:00:00Z",
+                hashtags=tuple(tags) if has_tags else (),
+                mentions=(f"user{topic}",),
+                user_id=user,
+                place_id=place,
+                place_name=f"Place {topic}" if place else None,
+                place_type="city" if place else None,
+                lat=40.0 + topic if place else None,
+                lon=-100.0 + topic if place else None,
+                image=image,
+            )
+        )
     return tweets
 
 
@@ -88,20 +98,36 @@ def train_word_vectors(corpus: Path, out: Path) -> None:
         "m.save_model(sys.argv[2])\n"
     )
     for attempt in range(10):
-        result = subprocess.run([sys.executable, "-c", code, str(corpus), str(out), str(WORD_DIM),
-                                 str(100 + attempt)], capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(corpus), str(out), str(WORD_DIM), str(100 + attempt)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if result.returncode == 0 and out.is_file():
             return
     raise RuntimeError(f"fastText training kept failing: {result.stderr[-500:]}")
 
 
-def build_work(work: Path, n_train: int = 96, n_val: int = 32, n_test: int = 16, seed: int = 0,
-               n_topics: int = 4, unique: bool = False, sparse: bool = True, place_neighbours: int = 8,
-               with_ids: bool = True) -> Path:
+def build_work(
+    work: Path,
+    n_train: int = 96,
+    n_val: int = 32,
+    n_test: int = 16,
+    seed: int = 0,
+    n_topics: int = 4,
+    unique: bool = False,
+    sparse: bool = True,
+    place_neighbours: int = 8,
+    with_ids: bool = True,
+) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     tweets = make_tweets(n_train + n_val + n_test, work / "images", seed, n_topics, unique, sparse)
-    splits = {"train": tweets[:n_train], "val": tweets[n_train:n_train + n_val],
-              "test": tweets[n_train + n_val:]}
+    splits = {
+        "train": tweets[:n_train],
+        "val": tweets[n_train : n_train + n_val],
+        "test": tweets[n_train + n_val :],
+    }
     (work / "splits").mkdir(exist_ok=True)
     for name, part in splits.items():
         with open(work / "splits" / f"{name}.jsonl", "w", encoding="utf-8") as handle:
@@ -118,17 +144,27 @@ def build_work(work: Path, n_train: int = 96, n_val: int = 32, n_test: int = 16,
 
     rng = np.random.default_rng(seed)
     users = sorted({t.user_id for t in tweets if t.user_id})
-    save_file({"vectors": rng.standard_normal((len(users), USER_DIM)).astype(np.float32)},
-              str(work / "user_vectors.safetensors"))
+    save_file(
+        {"vectors": rng.standard_normal((len(users), USER_DIM)).astype(np.float32)},
+        str(work / "user_vectors.safetensors"),
+    )
     (work / "user_ids.json").write_text(json.dumps(users), encoding="utf-8")
 
     places: dict[str, dict[str, object]] = {}
     for tweet in train:
         if tweet.place_id is None:
             continue
-        entry = places.setdefault(tweet.place_id, {
-            "name": tweet.place_name, "type": tweet.place_type, "lat": tweet.lat, "lon": tweet.lon,
-            "texts": [], "ids": []})
+        entry = places.setdefault(
+            tweet.place_id,
+            {
+                "name": tweet.place_name,
+                "type": tweet.place_type,
+                "lat": tweet.lat,
+                "lon": tweet.lon,
+                "texts": [],
+                "ids": [],
+            },
+        )
         texts, ids = entry["texts"], entry["ids"]
         assert isinstance(texts, list) and isinstance(ids, list)
         if len(texts) < place_neighbours:
@@ -138,8 +174,17 @@ def build_work(work: Path, n_train: int = 96, n_val: int = 32, n_test: int = 16,
         for entry in places.values():
             entry.pop("ids")
     (work / "places.json").write_text(json.dumps(places), encoding="utf-8")
-    (work / "prepare.json").write_text(json.dumps({
-        "word_dim": WORD_DIM, "user_dim": USER_DIM, "image_encoder": "convnet", "image_size": IMAGE_SIZE,
-        "place_neighbours": place_neighbours, "counts": {k: len(v) for k, v in splits.items()},
-    }), encoding="utf-8")
+    (work / "prepare.json").write_text(
+        json.dumps(
+            {
+                "word_dim": WORD_DIM,
+                "user_dim": USER_DIM,
+                "image_encoder": "convnet",
+                "image_size": IMAGE_SIZE,
+                "place_neighbours": place_neighbours,
+                "counts": {k: len(v) for k, v in splits.items()},
+            }
+        ),
+        encoding="utf-8",
+    )
     return work

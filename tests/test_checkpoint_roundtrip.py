@@ -60,16 +60,20 @@ def test_embeddings_are_normalised_and_absent_rows_zero(trained: tuple[Path, Pat
 def test_embedder_presence_rules_and_helpers(trained: tuple[Path, Path], tmp_path: Path) -> None:
     work, ckpt = trained
     embedder = TweetEmbedder.load(ckpt, device="cpu")
-    known = next(t for t in read_split(work / "splits" / "train.jsonl")
-                 if t.user_id and t.place_id and t.image and t.hashtags)
+    known = next(
+        t
+        for t in read_split(work / "splits" / "train.jsonl")
+        if t.user_id and t.place_id and t.image and t.hashtags
+    )
     assert embedder.knows_user(known.user_id) and not embedder.knows_user("no-such-user")
     assert embedder.knows_place(known.place_id) and not embedder.knows_place("nowhere")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")
     tweets = [
         known,
-        dataclasses.replace(known, id="x1", user_id="no-such-user", place_id="nowhere", image=str(broken),
-                            hashtags=()),
+        dataclasses.replace(
+            known, id="x1", user_id="no-such-user", place_id="nowhere", image=str(broken), hashtags=()
+        ),
         Tweet(id="x2", text="#onlytags", hashtags=("onlytags",)),
     ]
     batch = embedder.embed(tweets)
@@ -120,20 +124,32 @@ def test_training_bookkeeping_is_outside_the_manifest(trained: tuple[Path, Path]
     _, ckpt = trained
     listed = json.loads((ckpt / "manifest.json").read_text())["files"]
     assert "metrics.jsonl" not in listed and not any(k.startswith("train_state/") for k in listed)
-    for required in ("config.json", "model.safetensors", "vocab.json", "word_vectors.bin",
-                     "user_vectors.safetensors", "user_ids.json", "places.json",
-                     "place_encodings.safetensors", "place_ids.json", "train_config.json"):
+    for required in (
+        "config.json",
+        "model.safetensors",
+        "vocab.json",
+        "word_vectors.bin",
+        "user_vectors.safetensors",
+        "user_ids.json",
+        "places.json",
+        "place_encodings.safetensors",
+        "place_ids.json",
+        "train_config.json",
+    ):
         assert required in listed
 
 
 def test_loading_imports_no_training_code(trained: tuple[Path, Path]) -> None:
     _, ckpt = trained
-    code = ("import sys\n"
-            "from model.embedder import TweetEmbedder\n"
-            f"e = TweetEmbedder.load({str(ckpt)!r}, device='cpu')\n"
-            "e.embed_texts(['hello'])\n"
-            "bad = sorted(m for m in sys.modules if m == 'training' or m.startswith('training.'))\n"
-            "assert not bad, bad\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    code = (
+        "import sys\n"
+        "from model.embedder import TweetEmbedder\n"
+        f"e = TweetEmbedder.load({str(ckpt)!r}, device='cpu')\n"
+        "e.embed_texts(['hello'])\n"
+        "bad = sorted(m for m in sys.modules if m == 'training' or m.startswith('training.'))\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr

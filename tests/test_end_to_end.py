@@ -45,8 +45,9 @@ def test_prepare_wrote_the_work_dir_and_skips_when_rerun(pipeline: dict[str, Pat
     assert splits["train"] > splits["val"] > 0 and splits["test"] > 0
     assert counts["tweets"] == splits  # prepare.json's counts are the split files' line counts
     assert counts["unassigned"] == counts["duplicates"] == 0
-    rerun = _cli("prepare", pipeline["world"], "--out", pipeline["work"], "--config", "small",
-                 cwd=pipeline["root"])
+    rerun = _cli(
+        "prepare", pipeline["world"], "--out", pipeline["work"], "--config", "small", cwd=pipeline["root"]
+    )
     assert "skipped" in rerun
 
 
@@ -69,8 +70,10 @@ def test_checkpoint_loads_like_the_service_and_respects_presence(pipeline: dict[
     embedder = TweetEmbedder.load(pipeline["ckpt"], device="cpu")
     heads = load_heads(pipeline["ckpt"])
     assert heads.hashtags is not None and heads.location is not None and heads.bots is not None
-    tweets = [Tweet.from_flat(json.loads(line)) for line in
-              (pipeline["work"] / "splits" / "test.jsonl").read_text().splitlines()[:64]]
+    tweets = [
+        Tweet.from_flat(json.loads(line))
+        for line in (pipeline["work"] / "splits" / "test.jsonl").read_text().splitlines()[:64]
+    ]
     batch = embedder.embed(tweets)
     for i, tweet in enumerate(tweets):
         assert batch.present["image"][i] == (tweet.image is not None)
@@ -89,8 +92,17 @@ def test_embed_batch_writes_every_tweet(pipeline: dict[str, Path]) -> None:
     from training.embed_batch.parquet_io import load_embeddings, model_digest
 
     out = pipeline["root"] / "emb"
-    _cli("embed-batch", pipeline["work"] / "splits" / "test.jsonl", "--checkpoint", pipeline["ckpt"],
-         "--out", out, "--device", "cpu", cwd=pipeline["root"])
+    _cli(
+        "embed-batch",
+        pipeline["work"] / "splits" / "test.jsonl",
+        "--checkpoint",
+        pipeline["ckpt"],
+        "--out",
+        out,
+        "--device",
+        "cpu",
+        cwd=pipeline["root"],
+    )
     ids, batch = load_embeddings(out, model_digest(pipeline["ckpt"]))
     n = _lines(pipeline["work"] / "splits" / "test.jsonl")
     assert len(ids) == len(set(ids)) == n

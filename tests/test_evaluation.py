@@ -85,7 +85,9 @@ def test_variant_recipes_and_stale_checkpoints() -> None:
     assert (same_loss.loss, same_loss.loss_target) == (joint.loss, joint.loss_target)
     paper = variant_train_config(by_key["paper_loss"], joint)
     assert (paper.loss, paper.loss_target, paper.model.components) == (
-        "max_violation", "average", joint.model.components
+        "max_violation",
+        "average",
+        joint.model.components,
     )
     assert paper.lr == joint.lr and paper.epochs == joint.epochs
     # A checkpoint trained earlier is reused only if its recipe and training split are the wanted ones.

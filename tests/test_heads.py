@@ -204,8 +204,9 @@ def test_flat_forest_equals_scikit_learn_predict_proba() -> None:
     rng = np.random.default_rng(7)
     x = rng.normal(size=(300, 12)).astype(np.float32)  # (N, F)
     y = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 0.5).astype(int)  # 4 classes
-    forest = RandomForestClassifier(n_estimators=15, max_depth=6, class_weight="balanced_subsample",
-                                    random_state=0).fit(x, y)
+    forest = RandomForestClassifier(
+        n_estimators=15, max_depth=6, class_weight="balanced_subsample", random_state=0
+    ).fit(x, y)
     queries = rng.normal(size=(40, 12)).astype(np.float32)
     flat = FlatForest(forest)
     np.testing.assert_allclose(flat.predict_proba(queries), forest.predict_proba(queries), atol=1e-12)

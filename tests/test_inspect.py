@@ -41,14 +41,41 @@ def _row(output: str, label: str) -> list[str]:
 def _tiny_world(root: Path) -> None:
     rock = {"place_id": "p1", "place_name": "Little Rock, AR", "place_type": "city"}
     records = [
-        {"id": "1", "text": "hi #Rock @u2", "user_id": "u1", **rock, "created_at": "2017-06-26T10:00:00Z",
-         "image": "images/1.png"},
-        {"id": "2", "text": "yo #rock #jazz", "user_id": "u2", **rock, "created_at": "2017-06-27T10:00:00Z",
-         "lat": 34.7, "lon": -92.3},
-        {"id": "3", "text": "plain", "user_id": "u2", "place_id": "p2", "place_name": "Arkansas, USA",
-         "place_type": "admin", "created_at": "2017-06-29T10:00:00Z"},
-        {"id": "4", "text": "hey @u1 @ext", "user_id": "u3", "place_id": "p3", "place_name": "Memphis, TN",
-         "place_type": "city", "created_at": "2017-06-28T10:00:00Z"},
+        {
+            "id": "1",
+            "text": "hi #Rock @u2",
+            "user_id": "u1",
+            **rock,
+            "created_at": "2017-06-26T10:00:00Z",
+            "image": "images/1.png",
+        },
+        {
+            "id": "2",
+            "text": "yo #rock #jazz",
+            "user_id": "u2",
+            **rock,
+            "created_at": "2017-06-27T10:00:00Z",
+            "lat": 34.7,
+            "lon": -92.3,
+        },
+        {
+            "id": "3",
+            "text": "plain",
+            "user_id": "u2",
+            "place_id": "p2",
+            "place_name": "Arkansas, USA",
+            "place_type": "admin",
+            "created_at": "2017-06-29T10:00:00Z",
+        },
+        {
+            "id": "4",
+            "text": "hey @u1 @ext",
+            "user_id": "u3",
+            "place_id": "p3",
+            "place_name": "Memphis, TN",
+            "place_type": "city",
+            "created_at": "2017-06-28T10:00:00Z",
+        },
     ]
     lines = [json.dumps(r) for r in records]
     lines.insert(2, '{"id": "bad", "text": ')  # line 3 of the file

@@ -56,15 +56,19 @@ def test_max_violation_uses_only_hardest_negative() -> None:
 def test_joint_loss_skips_absent_components(kind: str) -> None:
     n, d = 8, 6
     comps = {"text": unit(n, d, 1), "image": unit(n, d, 2), "user": unit(n, d, 3)}
-    present = {"text": torch.ones(n, dtype=torch.bool),
-               "image": torch.tensor([1, 0, 1, 1, 0, 1, 0, 1], dtype=torch.bool),
-               "user": torch.tensor([0, 0, 0, 1, 0, 0, 0, 0], dtype=torch.bool)}
+    present = {
+        "text": torch.ones(n, dtype=torch.bool),
+        "image": torch.tensor([1, 0, 1, 1, 0, 1, 0, 1], dtype=torch.bool),
+        "user": torch.tensor([0, 0, 0, 1, 0, 0, 0, 0], dtype=torch.bool),
+    }
     for name in comps:  # absent rows carry zeros, as JointEmbeddingModel emits them
         comps[name] = comps[name] * present[name].unsqueeze(1)
     average = unit(n, d, 4)
     total, parts = joint_loss(comps, present, average, 0.2, kind)  # type: ignore[arg-type]
-    expected = {name: brute_force_pair(comps[name][present[name]], average[present[name]], 0.2, kind)
-                for name in comps}
+    expected = {
+        name: brute_force_pair(comps[name][present[name]], average[present[name]], 0.2, kind)
+        for name in comps
+    }
     for name in comps:
         assert parts[name] == pytest.approx(expected[name], rel=1e-5, abs=1e-6)
     assert parts["user"] == 0.0  # a single tweet has no negatives
@@ -84,9 +88,11 @@ def test_leave_one_out_target_against_brute_force() -> None:
     built here row by row; tweets with the component alone take no part in its term."""
     n, d = 7, 5
     comps = {"text": unit(n, d, 11), "image": unit(n, d, 12), "hashtags": unit(n, d, 13)}
-    present = {"text": torch.tensor([1, 1, 1, 1, 1, 1, 0], dtype=torch.bool),
-               "image": torch.tensor([1, 0, 1, 0, 1, 1, 1], dtype=torch.bool),
-               "hashtags": torch.tensor([0, 0, 1, 1, 1, 0, 0], dtype=torch.bool)}
+    present = {
+        "text": torch.tensor([1, 1, 1, 1, 1, 1, 0], dtype=torch.bool),
+        "image": torch.tensor([1, 0, 1, 0, 1, 1, 1], dtype=torch.bool),
+        "hashtags": torch.tensor([0, 0, 1, 1, 1, 0, 0], dtype=torch.bool),
+    }
     for name in comps:
         comps[name] = comps[name] * present[name].unsqueeze(1)
     average = unit(n, d, 14)  # ignored by this target

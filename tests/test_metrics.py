@@ -17,9 +17,13 @@ from training.metrics import (
 
 
 def test_ranks_recall_and_median_rank() -> None:
-    scores = np.array([[0.9, 0.1, 0.3],   # target 0 best -> rank 1
-                       [0.2, 0.5, 0.8],   # target 1 second -> rank 2
-                       [0.7, 0.6, 0.1]])  # target 2 last -> rank 3
+    scores = np.array(
+        [
+            [0.9, 0.1, 0.3],  # target 0 best -> rank 1
+            [0.2, 0.5, 0.8],  # target 1 second -> rank 2
+            [0.7, 0.6, 0.1],
+        ]
+    )  # target 2 last -> rank 3
     ranks = ranks_of_targets(scores, np.array([0, 1, 2]))
     assert ranks.tolist() == [1, 2, 3]
     assert recall_at_k(ranks, 1) == pytest.approx(1 / 3)

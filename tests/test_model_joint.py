@@ -23,8 +23,16 @@ from tests.model_fixtures import build_work
 
 torch.set_num_threads(1)
 
-CONFIG = ModelConfig(dim=12, word_dim=16, user_dim=8, vocab_size=30, image_encoder="convnet", image_size=16,
-                     image_feature_dim=16, place_neighbours=8)
+CONFIG = ModelConfig(
+    dim=12,
+    word_dim=16,
+    user_dim=8,
+    vocab_size=30,
+    image_encoder="convnet",
+    image_size=16,
+    image_feature_dim=16,
+    place_neighbours=8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +45,13 @@ def test_average_is_over_present_components_only() -> None:
     model = JointEmbeddingModel(CONFIG).eval()
     batch = TweetTensors(
         size=3,
-        text_tokens=torch.tensor([[2, 3, 4], [5, 0, 0]]), text_lengths=torch.tensor([3, 1]),
+        text_tokens=torch.tensor([[2, 3, 4], [5, 0, 0]]),
+        text_lengths=torch.tensor([3, 1]),
         text_rows=torch.tensor([0, 2]),
-        hashtag_vectors=torch.randn(1, 16), hashtag_rows=torch.tensor([2]),
-        user_vectors=torch.randn(2, 8), user_rows=torch.tensor([0, 1]),
+        hashtag_vectors=torch.randn(1, 16),
+        hashtag_rows=torch.tensor([2]),
+        user_vectors=torch.randn(2, 8),
+        user_rows=torch.tensor([0, 1]),
     )
     with torch.no_grad():
         out = model(batch)
@@ -71,10 +82,13 @@ def test_tweet_without_components_has_zero_average() -> None:
 
 
 def _featurizer(work: Path, config: ModelConfig) -> Featurizer:
-    return Featurizer(config, Vocabulary.load(work / "vocab.json"),
-                      WordVectors.load(work / "word_vectors.bin"),
-                      UserVectors.load(work / "user_vectors.safetensors", work / "user_ids.json"),
-                      places=PlaceTable.load(work / "places.json"))
+    return Featurizer(
+        config,
+        Vocabulary.load(work / "vocab.json"),
+        WordVectors.load(work / "word_vectors.bin"),
+        UserVectors.load(work / "user_vectors.safetensors", work / "user_ids.json"),
+        places=PlaceTable.load(work / "places.json"),
+    )
 
 
 def test_text_branch_sees_no_hashtags_or_mentions(work: Path) -> None:
@@ -99,9 +113,11 @@ def test_location_excludes_the_tweet_and_encodes_each_place_once(work: Path) -> 
     nb = places.neighbours[place_id]
     own_id, own_text = nb.tweet_ids[0], nb.texts[0]
     assert own_id is not None
-    tweets = [Tweet(id=own_id, text=own_text, place_id=place_id),  # a neighbour itself
-              Tweet(id="999999", text="something new", place_id=place_id),  # not a neighbour
-              Tweet(id="999998", text="no place")]
+    tweets = [
+        Tweet(id=own_id, text=own_text, place_id=place_id),  # a neighbour itself
+        Tweet(id="999999", text="something new", place_id=place_id),  # not a neighbour
+        Tweet(id="999998", text="no place"),
+    ]
     batch = feat.collate([feat.features(t) for t in tweets])
     assert batch.location_rows is not None and batch.location_rows.tolist() == [0, 1]
     assert batch.neighbour_tokens is not None and batch.neighbour_tokens.shape[0] == len(nb.texts)  # once

@@ -38,8 +38,7 @@ def _add_features(work: Path) -> None:
     (work / "image_features").mkdir()
     for split in ("train", "val", "test"):
         ids = [t.id for t in read_split(work / "splits" / f"{split}.jsonl") if t.image]
-        np.save(work / "image_features" / f"{split}.npy",
-                rng.random((len(ids), FEATURES)).astype(np.float16))
+        np.save(work / "image_features" / f"{split}.npy", rng.random((len(ids), FEATURES)).astype(np.float16))
         (work / "image_features" / f"{split}_ids.json").write_text(json.dumps(ids))
     prepared = json.loads((work / "prepare.json").read_text())
     prepared["image_encoder"] = "resnet18"
@@ -49,8 +48,9 @@ def _add_features(work: Path) -> None:
 def test_resnet_features_train_and_embed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     work = build_work(tmp_path / "work", n_train=32, n_val=8, n_test=8)
     _add_features(work)
-    config = dataclasses.replace(SMALL, epochs=1, batch_size=16,
-                                 model=dataclasses.replace(SMALL.model, dim=16))
+    config = dataclasses.replace(
+        SMALL, epochs=1, batch_size=16, model=dataclasses.replace(SMALL.model, dim=16)
+    )
     train(work, tmp_path / "ckpt", config, device="cpu", progress=False, echo=lambda _: None)
     saved = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert saved["image_encoder"] == "resnet18" and saved["image_feature_dim"] == FEATURES

@@ -46,8 +46,9 @@ def test_node2vec_vectors_cover_graph_users_only(tmp_path: Path) -> None:
         Tweet(id="5", text="a", user_id="carol", mentions=("alice",)),
     ]
     params = Node2VecParams(dim=8, walk_length=6, walks_per_node=3, seed=1)
-    info = build_user_vectors(tweets, params, tmp_path / "v.safetensors", tmp_path / "ids.json",
-                              verbose=False)
+    info = build_user_vectors(
+        tweets, params, tmp_path / "v.safetensors", tmp_path / "ids.json", verbose=False
+    )
     ids = json.loads((tmp_path / "ids.json").read_text())
     vectors = load_file(str(tmp_path / "v.safetensors"))["vectors"]
     assert ids == ["alice", "bob", "carol"]
@@ -60,8 +61,9 @@ def test_node2vec_vectors_cover_graph_users_only(tmp_path: Path) -> None:
 
 
 def test_place_samples_are_bounded_seeded_and_uniform() -> None:
-    tweets = [Tweet(id=str(i), text=f"t{i}", place_id="p", place_name="P", place_type="city")
-              for i in range(50)]
+    tweets = [
+        Tweet(id=str(i), text=f"t{i}", place_id="p", place_name="P", place_type="city") for i in range(50)
+    ]
     sample = sample_places(tweets, max_texts=5, seed=0)["p"]
     assert len(sample.texts) == 5 and sample.seen == 50
     assert sample.texts == [f"t{i}" for i in map(int, sample.ids)]  # ids parallel to texts

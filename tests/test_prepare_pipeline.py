@@ -20,8 +20,16 @@ from training.prepare.options import PrepareOptions
 from training.prepare.pipeline import PrepareError, PrepareResult, run_prepare
 from training.prepare.splits import read_split
 
-FAST = {"config": "small", "word_dim": 16, "user_dim": 8, "min_count": 1, "threads": 1,
-        "walks_per_node": 2, "walk_length": 8, "verbose": False}
+FAST = {
+    "config": "small",
+    "word_dim": 16,
+    "user_dim": 8,
+    "min_count": 1,
+    "threads": 1,
+    "walks_per_node": 2,
+    "walk_length": 8,
+    "verbose": False,
+}
 
 
 def _run(data: Path, work: Path, **overrides: object) -> tuple[PrepareResult, list[str]]:
@@ -47,12 +55,19 @@ def test_end_to_end_writes_the_work_layout(dataset: Path, tmp_path: Path) -> Non
     manifest = json.loads((work / "prepare.json").read_text())
     assert manifest == result.manifest
     # Date split: the last day is test, the one before validation.
-    assert manifest["split_rule"] == {"method": "date", "train": DAYS[:3], "val": [DAYS[3]],
-                                      "test": [DAYS[4]]}
+    assert manifest["split_rule"] == {
+        "method": "date",
+        "train": DAYS[:3],
+        "val": [DAYS[3]],
+        "test": [DAYS[4]],
+    }
     splits = {s: list(read_split(work / "splits", s)) for s in ("train", "val", "test")}
     assert {t.day for t in splits["test"]} == {DAYS[4]}
-    assert {s: len(v) for s, v in splits.items()} == manifest["counts"]["tweets"] == {
-        "train": 54, "val": 18, "test": 18}
+    assert (
+        {s: len(v) for s, v in splits.items()}
+        == manifest["counts"]["tweets"]
+        == {"train": 54, "val": 18, "test": 18}
+    )
     assert all(Path(t.image).is_absolute() and Path(t.image).is_file() for t in splits["train"] if t.image)
 
     vocab = Vocabulary.load(work / "vocab.json")
@@ -135,7 +150,8 @@ def test_synthetic_world_splits_file_is_honoured(tmp_path: Path) -> None:
 
 
 def test_too_few_days_and_missing_weights_are_clear_errors(
-        dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lines = dataset.read_text().splitlines()
     two_days = tmp_path / "two_days.jsonl"
     two_days.write_text("\n".join(line for line in lines if DAYS[0] in line or DAYS[1] in line) + "\n")
@@ -149,7 +165,8 @@ def test_too_few_days_and_missing_weights_are_clear_errors(
 
 
 def test_resnet_features_are_precomputed_as_memmaps(
-        dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torchvision
 
     from model.resnet import weights_path
@@ -164,8 +181,9 @@ def test_resnet_features_are_precomputed_as_memmaps(
     (data / "img" / "2.png").write_bytes(b"not a png")  # undecodable: that tweet gets no row
 
     work = tmp_path / "work"
-    result, _ = _run(data / "tweets.jsonl", work, image_encoder="resnet18", image_size=32, device="cpu",
-                     split="date")
+    result, _ = _run(
+        data / "tweets.jsonl", work, image_encoder="resnet18", image_size=32, device="cpu", split="date"
+    )
     features = np.load(work / "image_features" / "train.npy", mmap_mode="r")
     ids = json.loads((work / "image_features" / "train_ids.json").read_text())
     with_image = [t.id for t in read_split(work / "splits", "train") if t.image]
@@ -176,8 +194,9 @@ def test_resnet_features_are_precomputed_as_memmaps(
     assert np.all(np.abs(features).sum(axis=1) > 0)
     assert result.manifest["counts"]["images"] == {"train": 3, "val": 1, "test": 1}
 
-    _, messages = _run(data / "tweets.jsonl", work, image_encoder="resnet18", image_size=32, device="cpu",
-                       split="date")
+    _, messages = _run(
+        data / "tweets.jsonl", work, image_encoder="resnet18", image_size=32, device="cpu", split="date"
+    )
     assert "[image_features] skipped (up to date)" in messages
     _, messages = _run(data / "tweets.jsonl", work, image_encoder="convnet")
     assert not (work / "image_features").exists()
@@ -187,8 +206,24 @@ def test_cli_prints_a_summary_and_fails_cleanly(dataset: Path, tmp_path: Path) -
     app = typer.Typer()
     app.command()(prepare)
     runner = CliRunner()
-    args = [str(dataset), "--out", str(tmp_path / "work"), "--config", "small", "--image-encoder", "convnet",
-            "--word-dim", "8", "--user-dim", "4", "--walks-per-node", "1", "--threads", "1", "-q"]
+    args = [
+        str(dataset),
+        "--out",
+        str(tmp_path / "work"),
+        "--config",
+        "small",
+        "--image-encoder",
+        "convnet",
+        "--word-dim",
+        "8",
+        "--user-dim",
+        "4",
+        "--walks-per-node",
+        "1",
+        "--threads",
+        "1",
+        "-q",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "train 72, val 9, test 9" in result.output  # the default split: chronological

@@ -35,8 +35,12 @@ def _tweet(i: int, day: str | None = "2020-03-01") -> Tweet:
 def test_date_split_uses_the_last_two_days_for_val_and_test() -> None:
     days = ["2020-03-05", "2020-03-01", "2020-03-03", "2020-03-02", "2020-03-04", "2020-03-01"]
     rule = rule_from_days(days)
-    assert rule.describe() == {"method": "date", "train": ["2020-03-01", "2020-03-02", "2020-03-03"],
-                               "val": ["2020-03-04"], "test": ["2020-03-05"]}
+    assert rule.describe() == {
+        "method": "date",
+        "train": ["2020-03-01", "2020-03-02", "2020-03-03"],
+        "val": ["2020-03-04"],
+        "test": ["2020-03-05"],
+    }
     assert rule.assign(_tweet(1, "2020-03-05")) == "test"
     assert rule.assign(_tweet(1, "2020-03-04")) == "val"
     assert rule.assign(_tweet(1, "2020-03-02")) == "train"
@@ -67,8 +71,12 @@ def test_random_split_is_stable_seeded_and_80_10_10() -> None:
 def test_world_splits_file_is_honoured(tmp_path: Path) -> None:
     world = tmp_path / "world"
     world.mkdir()
-    spec = {"method": "date", "train": ["2020-01-01", "2020-01-03"], "val": ["2020-01-02"],
-            "test": ["2020-01-04"]}
+    spec = {
+        "method": "date",
+        "train": ["2020-01-01", "2020-01-03"],
+        "val": ["2020-01-02"],
+        "test": ["2020-01-04"],
+    }
     (world / "splits.json").write_text(json.dumps(spec))
     found = world_splits_file(world)
     assert found is not None
@@ -87,8 +95,14 @@ def test_world_splits_file_is_honoured(tmp_path: Path) -> None:
 
 def test_write_splits_streams_dedupes_and_fingerprints(tmp_path: Path) -> None:
     rule = DaySplit({"2020-03-01": "train", "2020-03-02": "val", "2020-03-03": "test"})
-    tweets = [_tweet(1, "2020-03-01"), _tweet(2, "2020-03-02"), _tweet(3, "2020-03-03"),
-              _tweet(1, "2020-03-01"), _tweet(4, "2020-03-09"), _tweet(5, "2020-03-01")]
+    tweets = [
+        _tweet(1, "2020-03-01"),
+        _tweet(2, "2020-03-02"),
+        _tweet(3, "2020-03-03"),
+        _tweet(1, "2020-03-01"),
+        _tweet(4, "2020-03-09"),
+        _tweet(5, "2020-03-01"),
+    ]
     counts, fingerprints = write_splits(iter(tweets), rule, tmp_path)
     assert counts.tweets == {"train": 2, "val": 1, "test": 1}
     assert counts.duplicates == 1 and counts.unassigned == 1
@@ -122,8 +136,13 @@ def test_chrono_split_matches_a_brute_force_sort_with_ties_by_id() -> None:
         # ids of different widths, so numeric order differs from text order (9 < 10).
         second = rng.choice([0, 0, 0, 5, 5, 30, 59])
         minute = rng.choice([0, 1, 2])
-        tweets.append(Tweet(id=str(rng.choice([7, 95, 1000]) * 1000 + i), text="x",
-                            created_at=f"2020-03-0{rng.choice([1, 2])}T10:{minute:02d}:{second:02d}Z"))
+        tweets.append(
+            Tweet(
+                id=str(rng.choice([7, 95, 1000]) * 1000 + i),
+                text="x",
+                created_at=f"2020-03-0{rng.choice([1, 2])}T10:{minute:02d}:{second:02d}Z",
+            )
+        )
     tweets.append(Tweet(id="5000", text="undated"))
     tweets.append(dataclasses.replace(tweets[3], text="duplicate id"))  # first copy decides
     expected = _brute_force_chrono(tweets)

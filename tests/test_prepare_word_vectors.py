@@ -29,8 +29,11 @@ def _tweets(n: int = 200) -> list[Tweet]:
         topic = i % 2
         words = rng.choice(TOPICS[topic], size=6)
         tag = "WorldCup" if topic == 0 else "LiveMusic"
-        out.append(Tweet(id=str(i), text=" ".join(words) + f" #{tag} @someone", hashtags=(tag,),
-                         mentions=("someone",)))
+        out.append(
+            Tweet(
+                id=str(i), text=" ".join(words) + f" #{tag} @someone", hashtags=(tag,), mentions=("someone",)
+            )
+        )
     return out
 
 
@@ -111,7 +114,10 @@ def test_a_nan_abort_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     # this small (seen in CI: attempts == 3), which the retry also absorbs.
     assert len(calls) == info["attempts"] >= 2 and (tmp_path / "w.bin").is_file()
 
-    monkeypatch.setattr(fasttext, "train_unsupervised",
-                        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Encountered NaN.")))
+    monkeypatch.setattr(
+        fasttext,
+        "train_unsupervised",
+        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Encountered NaN.")),
+    )
     with pytest.raises(WordVectorError, match="NaN"):
         train_word_vectors(_tweets(40), tmp_path / "x.bin", dim=8, threads=1, verbose=False)

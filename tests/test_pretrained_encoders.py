@@ -125,17 +125,30 @@ def test_real_preset_checkpoint_round_trip(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     config = dataclasses.replace(
-        REAL.model, components=("text", "hashtags", "location", "user"), dim=16, text_hidden=32,
-        user_dim=4, vocab_size=2, text_weights=te.MINILM.record(), hashtag_encoder="minilm",
+        REAL.model,
+        components=("text", "hashtags", "location", "user"),
+        dim=16,
+        text_hidden=32,
+        user_dim=4,
+        vocab_size=2,
+        text_weights=te.MINILM.record(),
+        hashtag_encoder="minilm",
     )
-    places = PlaceTable.from_json({
-        "p1": {"name": "Springfield", "type": "city", "texts": ["rain again downtown", "great coffee here"],
-               "ids": ["a", "b"]},
-        "p2": {"name": "Shelbyville", "type": "city", "texts": ["traffic on the bridge"], "ids": ["c"]},
-    })
+    places = PlaceTable.from_json(
+        {
+            "p1": {
+                "name": "Springfield",
+                "type": "city",
+                "texts": ["rain again downtown", "great coffee here"],
+                "ids": ["a", "b"],
+            },
+            "p2": {"name": "Shelbyville", "type": "city", "texts": ["traffic on the bridge"], "ids": ["c"]},
+        }
+    )
     encoder = te.MiniLMEncoder()
-    place_features = {pid: encoder.encode([te.sentence_text(t) for t in places.neighbours[pid].texts])
-                      for pid in places.ids}
+    place_features = {
+        pid: encoder.encode([te.sentence_text(t) for t in places.neighbours[pid].texts]) for pid in places.ids
+    }
     users = UserVectors(["u1", "u2"], np.random.default_rng(0).normal(size=(2, 4)).astype(np.float32))
     vocab = Vocabulary([PAD, UNK])
     model = JointEmbeddingModel(config).eval()
@@ -146,8 +159,12 @@ def test_real_preset_checkpoint_round_trip(tmp_path: Path) -> None:
         Tweet(id="t2", text="#only #tags", hashtags=("only", "tags"), user_id="u2", place_id="p2"),
         Tweet(id="t3", text="a stranger somewhere", user_id="nobody", place_id="unknown"),
     ]
-    before = TweetEmbedder(model, Featurizer(config, vocab, None, users, place_encodings=encodings),
-                           torch.device("cpu"), "in-memory")
+    before = TweetEmbedder(
+        model,
+        Featurizer(config, vocab, None, users, place_encodings=encodings),
+        torch.device("cpu"),
+        "in-memory",
+    )
     expected = before.embed(tweets)
     write_checkpoint(tmp_path / "ckpt", model, config, vocab, None, users, places, encodings)
     loaded = TweetEmbedder.load(tmp_path / "ckpt", device="cpu")
@@ -158,7 +175,9 @@ def test_real_preset_checkpoint_round_trip(tmp_path: Path) -> None:
         np.testing.assert_allclose(got.components[name], expected.components[name], atol=1e-6)
     assert got.present["text"].tolist() == [True, False, True]  # "#only #tags" has no sentence
     assert got.present["location"].tolist() == [True, True, False]
-    np.testing.assert_allclose(loaded.embed_texts(["Springfield"]), before.embed_texts(["Springfield"]),
-                               atol=1e-6)
-    np.testing.assert_allclose(loaded.embed_hashtags(["weather"]), before.embed_hashtags(["weather"]),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.embed_texts(["Springfield"]), before.embed_texts(["Springfield"]), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        loaded.embed_hashtags(["weather"]), before.embed_hashtags(["weather"]), atol=1e-6
+    )

@@ -1,5 +1,5 @@
-"""Bad input never crashes a read: it is skipped, counted and reported with file and line; good tweets stay.
-"""
+"""Bad input never crashes a read: it is skipped, counted and reported with file and line; good
+tweets stay."""
 
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ def _read(path: Path) -> tuple[list[Tweet], ReadReport]:
 
 
 def test_a_malformed_line_is_skipped_with_its_line_number(tmp_path: Path) -> None:
-    path = _write_lines(tmp_path / "t.jsonl", [json.dumps(_flat(1)), '{"id": "2", "text": oops}',
-                                                "", json.dumps(_flat(3))])
+    path = _write_lines(
+        tmp_path / "t.jsonl", [json.dumps(_flat(1)), '{"id": "2", "text": oops}', "", json.dumps(_flat(3))]
+    )
     tweets, report = _read(path)
     assert [t.id for t in tweets] == ["1", "3"]
     assert [(r.file, r.line, r.kind) for r in report.skipped] == [(str(path), 2, "malformed JSON")]
@@ -58,7 +59,11 @@ def test_error_objects_and_stream_notices_in_a_stream_are_skipped(tmp_path: Path
     tweets, report = _read(_write_lines(tmp_path / "s.jsonl", lines))
     assert [t.id for t in tweets] == ["1", "2"]
     assert [(r.line, r.kind) for r in report.skipped] == [
-        (2, "API error"), (3, "API error"), (4, "stream notice"), (5, "stream notice")]
+        (2, "API error"),
+        (3, "API error"),
+        (4, "stream notice"),
+        (5, "stream notice"),
+    ]
     assert "stream reset" in report.skipped[0].detail
 
 
@@ -82,14 +87,19 @@ def test_flat_records_without_id_or_without_text_and_image_are_skipped(tmp_path:
     tweets, report = _read(_write_lines(tmp_path / "flat.jsonl", lines))
     assert [t.id for t in tweets] == ["3", "5"]
     assert [(r.line, r.kind) for r in report.skipped] == [
-        (1, "invalid record"), (2, "invalid record"), (4, "invalid record")]
+        (1, "invalid record"),
+        (2, "invalid record"),
+        (4, "invalid record"),
+    ]
     assert tweets[1].hashtags == ("Yes",) and tweets[1].mentions == ("bob",)  # extracted when absent
 
 
 def test_flat_image_paths_resolve_against_the_jsonl_folder(tmp_path: Path) -> None:
     folder = tmp_path / "data"
-    _write_lines(folder / "tweets.jsonl", [json.dumps(_flat(1, image="images/1.png")),
-                                           json.dumps(_flat(2, image="/abs/2.png"))])
+    _write_lines(
+        folder / "tweets.jsonl",
+        [json.dumps(_flat(1, image="images/1.png")), json.dumps(_flat(2, image="/abs/2.png"))],
+    )
     tweets, _ = _read(folder / "tweets.jsonl")
     assert tweets[0].image == str((folder / "images" / "1.png").absolute())
     assert tweets[1].image == "/abs/2.png"
@@ -97,8 +107,12 @@ def test_flat_image_paths_resolve_against_the_jsonl_folder(tmp_path: Path) -> No
 
 def test_invalid_utf8_costs_only_its_line(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    path.write_bytes(json.dumps(_flat(1)).encode() + b'\n{"id": "2", "text": "\xff\xfe"}\n'
-                     + json.dumps(_flat(3)).encode() + b"\n")
+    path.write_bytes(
+        json.dumps(_flat(1)).encode()
+        + b'\n{"id": "2", "text": "\xff\xfe"}\n'
+        + json.dumps(_flat(3)).encode()
+        + b"\n"
+    )
     tweets, report = _read(path)
     assert [t.id for t in tweets] == ["1", "3"] and report.skipped[0].line == 2
 
@@ -141,10 +155,20 @@ def test_a_truncated_array_keeps_the_elements_before_the_cut(tmp_path: Path) -> 
 
 
 def test_a_pretty_printed_v2_page_document_is_read(tmp_path: Path) -> None:
-    page = {"data": [{"id": "1", "text": "a #b", "author_id": "7", "geo": {"place_id": "p"}}],
-            "includes": {"users": [{"id": "7", "username": "x", "location": "Berlin"}],
-                         "places": [{"id": "p", "full_name": "Berlin, Germany", "place_type": "city",
-                                     "geo": {"bbox": [13.0, 52.0, 14.0, 53.0]}}]}}
+    page = {
+        "data": [{"id": "1", "text": "a #b", "author_id": "7", "geo": {"place_id": "p"}}],
+        "includes": {
+            "users": [{"id": "7", "username": "x", "location": "Berlin"}],
+            "places": [
+                {
+                    "id": "p",
+                    "full_name": "Berlin, Germany",
+                    "place_type": "city",
+                    "geo": {"bbox": [13.0, 52.0, 14.0, 53.0]},
+                }
+            ],
+        },
+    }
     (tmp_path / "page.json").write_text(json.dumps(page, indent=2), encoding="utf-8")
     tweets, report = _read(tmp_path / "page.json")
     assert report.skipped_count == 0 and not report.ignored_files
@@ -154,16 +178,22 @@ def test_a_pretty_printed_v2_page_document_is_read(tmp_path: Path) -> None:
 
 
 def test_a_v1_rest_array_and_a_search_response_are_read(tmp_path: Path) -> None:
-    status = {"id_str": "10", "text": "hi #a", "created_at": "Tue Jun 27 01:02:03 +0000 2017",
-              "user": {"id_str": "7", "location": " Memphis "}, "entities": {"hashtags": [{"text": "a"}],
-                                                                            "user_mentions": []}}
+    status = {
+        "id_str": "10",
+        "text": "hi #a",
+        "created_at": "Tue Jun 27 01:02:03 +0000 2017",
+        "user": {"id_str": "7", "location": " Memphis "},
+        "entities": {"hashtags": [{"text": "a"}], "user_mentions": []},
+    }
     (tmp_path / "rest.json").write_text(json.dumps([status]), encoding="utf-8")
-    (tmp_path / "search.json").write_text(json.dumps({"statuses": [status], "search_metadata": {}}),
-                                          encoding="utf-8")
+    (tmp_path / "search.json").write_text(
+        json.dumps({"statuses": [status], "search_metadata": {}}), encoding="utf-8"
+    )
     for name in ("rest.json", "search.json"):
         tweets, report = _read(tmp_path / name)
         assert [(t.id, t.user_id, t.user_location, t.hashtags, t.created_at) for t in tweets] == [
-            ("10", "7", "Memphis", ("a",), "2017-06-27T01:02:03Z")]
+            ("10", "7", "Memphis", ("a",), "2017-06-27T01:02:03Z")
+        ]
         assert report.tweets_by_format == {"v1": 1}
 
 
@@ -190,8 +220,9 @@ def test_a_work_directory_reads_its_split_files_and_ignores_the_rest(tmp_path: P
     _write_lines(tmp_path / "splits" / "val.jsonl", [json.dumps(_flat(3))])
     (tmp_path / "vocab.json").write_text(json.dumps(["<pad>", "<unk>", "rock"]))
     (tmp_path / "user_ids.json").write_text(json.dumps(["u1", "u2"]))
-    (tmp_path / "places.json").write_text(json.dumps({"p1": {"name": "X", "type": "city", "lat": None,
-                                                             "lon": None, "texts": ["hi"]}}, indent=2))
+    (tmp_path / "places.json").write_text(
+        json.dumps({"p1": {"name": "X", "type": "city", "lat": None, "lon": None, "texts": ["hi"]}}, indent=2)
+    )
     (tmp_path / "prepare.json").write_text(json.dumps({"data": "/d", "seed": 0, "counts": {"train": 2}}))
     tweets, report = _read(tmp_path)
     assert [t.id for t in tweets] == ["1", "2", "3"] and report.skipped_count == 0
@@ -216,9 +247,21 @@ def test_a_missing_path_raises(tmp_path: Path) -> None:
 
 def test_flat_records_round_trip_through_to_flat(tmp_path: Path) -> None:
     originals = [
-        Tweet(id="1", text="hello #A @b", created_at="2017-06-26T19:44:13Z", hashtags=("A",), mentions=("9",),
-              user_id="9", user_location="Little Rock, AR", place_id="p1", place_name="Little Rock, AR",
-              place_type="city", lat=34.74, lon=-92.33, image=str(tmp_path / "images" / "1.png")),
+        Tweet(
+            id="1",
+            text="hello #A @b",
+            created_at="2017-06-26T19:44:13Z",
+            hashtags=("A",),
+            mentions=("9",),
+            user_id="9",
+            user_location="Little Rock, AR",
+            place_id="p1",
+            place_name="Little Rock, AR",
+            place_type="city",
+            lat=34.74,
+            lon=-92.33,
+            image=str(tmp_path / "images" / "1.png"),
+        ),
         Tweet(id="2", image=str(tmp_path / "images" / "2.png")),
     ]
     _write_lines(tmp_path / "t.jsonl", [json.dumps(t.to_flat(tmp_path)) for t in originals])
@@ -227,20 +270,41 @@ def test_flat_records_round_trip_through_to_flat(tmp_path: Path) -> None:
 
 
 def _v1_status(tweet_id: str, text: str, user_id: str, **more: Any) -> dict[str, Any]:
-    return {"id_str": tweet_id, "id": int(tweet_id), "text": text,
-            "created_at": "Mon Jun 26 19:44:22 +0000 2017",
-            "user": {"id_str": user_id, "location": None}, "entities": {"hashtags": [], "user_mentions": []},
-            **more}
+    return {
+        "id_str": tweet_id,
+        "id": int(tweet_id),
+        "text": text,
+        "created_at": "Mon Jun 26 19:44:22 +0000 2017",
+        "user": {"id_str": user_id, "location": None},
+        "entities": {"hashtags": [], "user_mentions": []},
+        **more,
+    }
 
 
 def test_a_v1_retweet_takes_the_original_text_and_keeps_the_retweeter() -> None:
-    original = _v1_status("100", "short…", "1", truncated=True, extended_tweet={
-        "full_text": "the whole original text #Orig @someone &amp; more",
-        "entities": {"hashtags": [{"text": "Orig"}],
-                     "user_mentions": [{"id_str": "55", "screen_name": "someone"}]},
-        "extended_entities": {"media": [{"type": "photo", "media_url_https": "https://pbs.twimg.com/media/a.jpg"}]}})
-    retweet = _v1_status("200", "RT @one: short…", "2", retweeted_status=original,
-                         place={"id": "p", "full_name": "Memphis, TN", "place_type": "city"})
+    original = _v1_status(
+        "100",
+        "short…",
+        "1",
+        truncated=True,
+        extended_tweet={
+            "full_text": "the whole original text #Orig @someone &amp; more",
+            "entities": {
+                "hashtags": [{"text": "Orig"}],
+                "user_mentions": [{"id_str": "55", "screen_name": "someone"}],
+            },
+            "extended_entities": {
+                "media": [{"type": "photo", "media_url_https": "https://pbs.twimg.com/media/a.jpg"}]
+            },
+        },
+    )
+    retweet = _v1_status(
+        "200",
+        "RT @one: short…",
+        "2",
+        retweeted_status=original,
+        place={"id": "p", "full_name": "Memphis, TN", "place_type": "city"},
+    )
     assert detect_format(retweet) == "v1"
     tweet = tweet_from_v1(retweet)
     assert (tweet.id, tweet.user_id, tweet.place_name) == ("200", "2", "Memphis, TN")
@@ -251,8 +315,16 @@ def test_a_v1_retweet_takes_the_original_text_and_keeps_the_retweeter() -> None:
 
 
 def test_v1_media_become_the_image_only_when_a_local_copy_exists(tmp_path: Path) -> None:
-    status = _v1_status("300", "look", "1", entities={"hashtags": [], "user_mentions": [], "media": [
-        {"type": "photo", "media_url_https": "https://pbs.twimg.com/media/XYZ.jpg"}]})
+    status = _v1_status(
+        "300",
+        "look",
+        "1",
+        entities={
+            "hashtags": [],
+            "user_mentions": [],
+            "media": [{"type": "photo", "media_url_https": "https://pbs.twimg.com/media/XYZ.jpg"}],
+        },
+    )
     _write_lines(tmp_path / "v1.jsonl", [json.dumps(status)])
     assert _read(tmp_path / "v1.jsonl")[0][0].image is None
     (tmp_path / "images").mkdir()
@@ -285,8 +357,9 @@ def test_detect_format_from_objects_and_bytes() -> None:
 
 def test_bot_labels_keep_good_rows_and_report_bad_ones(tmp_path: Path) -> None:
     path = tmp_path / "bot_labels.csv"
-    path.write_text("user_id,label\n1,bot\n2,Human\n3,cyborg\n,bot\n4\n1,human\n5, bot \n\n",
-                    encoding="utf-8")
+    path.write_text(
+        "user_id,label\n1,bot\n2,Human\n3,cyborg\n,bot\n4\n1,human\n5, bot \n\n", encoding="utf-8"
+    )
     report = ReadReport()
     labels = read_bot_labels(path, report)
     assert labels == {"1": "bot", "2": "human", "5": "bot"}

@@ -68,7 +68,10 @@ def test_v1_fields_match_the_raw_json() -> None:
         assert tweet.user_location == ((raw["user"]["location"] or "").strip() or None)
         place = raw["place"]
         assert (tweet.place_id, tweet.place_name, tweet.place_type) == (
-            place["id"], place["full_name"], place["place_type"])
+            place["id"],
+            place["full_name"],
+            place["place_type"],
+        )
         if raw["coordinates"]:
             lon, lat = raw["coordinates"]["coordinates"]
             assert (tweet.lat, tweet.lon) == (lat, lon)
@@ -95,7 +98,9 @@ def test_v1_extended_tweet_text_is_the_full_text_not_the_truncated_one() -> None
     for raw in extended:
         tweet = by_id[raw["id_str"]]
         assert tweet.text is not None and not tweet.text.endswith("…")
-        assert len(tweet.text) > len(_unescape(raw["text"])) - 25  # the truncated text ends in "… https://t.co/x"
+        assert (
+            len(tweet.text) > len(_unescape(raw["text"])) - 25
+        )  # the truncated text ends in "… https://t.co/x"
 
 
 def test_v1_created_at_is_iso_utc() -> None:
@@ -139,8 +144,9 @@ def _expected_v2(item: dict[str, Any], includes: dict[str, Any]) -> dict[str, An
         "user_location": (users.get(item["author_id"], {}).get("location") or "").strip() or None,
         "place": (geo.get("place_id"), place.get("full_name"), place.get("place_type")),
         "lat_lon": (coords[1], coords[0]) if coords else (None, None),
-        "media": [u for k in keys if k in media
-                  if (u := media[k].get("url") or media[k].get("preview_image_url"))],
+        "media": [
+            u for k in keys if k in media if (u := media[k].get("url") or media[k].get("preview_image_url"))
+        ],
     }
 
 
@@ -157,8 +163,17 @@ def _actual(tweet: Tweet) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("name", ["geo_tweets.jsonl", "media_tweet.jsonl", "mentions_tweet.jsonl",
-                                  "noflat.jsonl", "two_tweets.jsonl", "streaming_output_with_error.jsonl"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "geo_tweets.jsonl",
+        "media_tweet.jsonl",
+        "mentions_tweet.jsonl",
+        "noflat.jsonl",
+        "two_tweets.jsonl",
+        "streaming_output_with_error.jsonl",
+    ],
+)
 def test_v2_page_fields_match_the_raw_json(name: str) -> None:
     path = V2_DIR / name
     expected = []
@@ -173,8 +188,16 @@ def test_v2_page_fields_match_the_raw_json(name: str) -> None:
 
 def test_v2_fixtures_exercise_places_coordinates_media_and_retweets() -> None:
     """Guards the test above against passing on fixtures that lack what it checks."""
-    tweets = [t for name in ("geo_tweets.jsonl", "streaming_output_with_error.jsonl", "media_tweet.jsonl",
-                             "mentions_tweet.jsonl") for t in read_tweets(V2_DIR / name)]
+    tweets = [
+        t
+        for name in (
+            "geo_tweets.jsonl",
+            "streaming_output_with_error.jsonl",
+            "media_tweet.jsonl",
+            "mentions_tweet.jsonl",
+        )
+        for t in read_tweets(V2_DIR / name)
+    ]
     assert sum(t.place_type == "city" for t in tweets) >= 5
     assert sum(t.lat is not None for t in tweets) >= 3
     assert sum(bool(t.extra.get("media")) for t in tweets) >= 3
@@ -213,7 +236,8 @@ def test_v2_flattened_tweets_match_the_raw_json() -> None:
         assert tweet.user_location == ((raw["author"].get("location") or "").strip() or None)
         media = source.get("attachments", {}).get("media", []) or raw.get("attachments", {}).get("media", [])
         assert [m["url"] for m in tweet.extra.get("media", [])] == [
-            u for m in media if (u := m.get("url") or m.get("preview_image_url"))]
+            u for m in media if (u := m.get("url") or m.get("preview_image_url"))
+        ]
     assert sum(bool(t.extra.get("media")) for t in tweets) > 0
 
 
@@ -241,4 +265,7 @@ def test_the_fixture_directory_reads_as_the_sum_of_its_files() -> None:
     assert len(tweets) == sum(per_file)
     assert report.tweets_by_format == {"v1": 416, "v2": sum(per_file) - 416}
     assert {(Path(r.file).name, r.line) for r in report.skipped} == {
-        ("empty.json", 0), ("streaming_output_with_error.jsonl", 8), ("users.jsonl", 1)}
+        ("empty.json", 0),
+        ("streaming_output_with_error.jsonl", 8),
+        ("users.jsonl", 1),
+    }

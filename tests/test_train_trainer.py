@@ -46,10 +46,12 @@ def test_overfits_a_tiny_world(tmp_path: Path) -> None:
     retrieves its own tweet's average among all 64 (train recall@1 = 1.0, the loss's task), and the
     components of a tweet find each other far above chance (cross-component recall@5)."""
     work = build_work(tmp_path / "work", n_train=64, n_val=8, n_test=0, unique=True, sparse=False)
-    model_config = dataclasses.replace(SMALL.model, dim=64, image_feature_dim=32,
-                                       components=("text", "image", "hashtags"))
-    config = dataclasses.replace(SMALL, epochs=150, batch_size=64, val_every=10_000, lr=2e-3,
-                                 lr_decay_epoch=10_000, model=model_config)
+    model_config = dataclasses.replace(
+        SMALL.model, dim=64, image_feature_dim=32, components=("text", "image", "hashtags")
+    )
+    config = dataclasses.replace(
+        SMALL, epochs=150, batch_size=64, val_every=10_000, lr=2e-3, lr_decay_epoch=10_000, model=model_config
+    )
     train(work, tmp_path / "ckpt", config, device="cpu", progress=False, echo=lambda _: None)
     epochs = [json.loads(line) for line in (tmp_path / "ckpt" / "metrics.jsonl").read_text().splitlines()]
     losses = [e["loss"] for e in epochs if e["event"] == "epoch"]
@@ -72,8 +74,15 @@ def test_overfits_a_tiny_world(tmp_path: Path) -> None:
 def test_resume_continues_exactly_where_it_stopped(work: Path, tmp_path: Path) -> None:
     config = tiny_config()
     train(work, tmp_path / "straight", config, device="cpu", progress=False, echo=lambda _: None)
-    train(work, tmp_path / "resumed", config, device="cpu", progress=False, echo=lambda _: None,
-          max_iterations=4)  # interrupted mid-epoch 2 (3 batches per epoch)
+    train(
+        work,
+        tmp_path / "resumed",
+        config,
+        device="cpu",
+        progress=False,
+        echo=lambda _: None,
+        max_iterations=4,
+    )  # interrupted mid-epoch 2 (3 batches per epoch)
     train(work, tmp_path / "resumed", config, device="cpu", progress=False, echo=lambda _: None, resume=True)
     for name in ("train_state/model.safetensors", "model.safetensors"):
         a = load_file(str(tmp_path / "straight" / name))
@@ -90,13 +99,21 @@ def test_resume_continues_exactly_where_it_stopped(work: Path, tmp_path: Path) -
 def test_resume_refuses_a_different_configuration(work: Path, tmp_path: Path) -> None:
     train(work, tmp_path / "run", tiny_config(epochs=1), device="cpu", progress=False, echo=lambda _: None)
     with pytest.raises(ValueError, match="configuration differs"):
-        train(work, tmp_path / "run", tiny_config(epochs=2, lr=1e-3), device="cpu", progress=False,
-              echo=lambda _: None, resume=True)
+        train(
+            work,
+            tmp_path / "run",
+            tiny_config(epochs=2, lr=1e-3),
+            device="cpu",
+            progress=False,
+            echo=lambda _: None,
+            resume=True,
+        )
 
 
 def test_metrics_log_records_validation(work: Path, tmp_path: Path) -> None:
-    result = train(work, tmp_path / "ckpt", tiny_config(val_every=2), device="cpu", progress=False,
-                   echo=lambda _: None)
+    result = train(
+        work, tmp_path / "ckpt", tiny_config(val_every=2), device="cpu", progress=False, echo=lambda _: None
+    )
     records = [json.loads(x) for x in (tmp_path / "ckpt" / "metrics.jsonl").read_text().splitlines()]
     vals = [r for r in records if r["event"] == "val"]
     # Every 2 iterations and at each epoch end (3 batches an epoch), never twice at one iteration.
@@ -125,10 +142,30 @@ def _cli() -> typer.Typer:
 
 def test_cli_trains_a_component_subset_with_overrides(work: Path, tmp_path: Path) -> None:
     out = tmp_path / "ckpt"
-    result = CliRunner().invoke(_cli(), [
-        str(work), "--out", str(out), "--config", "small", "--epochs", "1", "--dim", "24",
-        "--batch-size", "8",
-        "--components", "text,hashtags", "--loss", "sum_violation", "--device", "cpu", "--max-val", "8"])
+    result = CliRunner().invoke(
+        _cli(),
+        [
+            str(work),
+            "--out",
+            str(out),
+            "--config",
+            "small",
+            "--epochs",
+            "1",
+            "--dim",
+            "24",
+            "--batch-size",
+            "8",
+            "--components",
+            "text,hashtags",
+            "--loss",
+            "sum_violation",
+            "--device",
+            "cpu",
+            "--max-val",
+            "8",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "checkpoint:" in result.output and "tweets/s" in result.output
     config = json.loads((out / "config.json").read_text())

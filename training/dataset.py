@@ -76,7 +76,6 @@ class WorkData:
             raise WorkDirError(f"{matrix_path}: {matrix.shape[0]} rows but {len(ids)} ids")
         return {str(tid): matrix[row] for row, tid in enumerate(ids)}
 
-
     def has_text_features(self) -> bool:
         return (self.work_dir / "text_features" / "train.npy").is_file()
 
@@ -95,7 +94,7 @@ class WorkData:
             return None
         matrix = np.load(base / "places.npy")
         index = json.loads((base / "places_index.json").read_text(encoding="utf-8"))
-        return {str(pid): matrix[start:start + n] for pid, (start, n) in index.items()}
+        return {str(pid): matrix[start : start + n] for pid, (start, n) in index.items()}
 
 
 def feature_rows(work_dir: Path, stem: str) -> dict[str, np.ndarray] | None:
@@ -132,8 +131,9 @@ def remember_work_sentences(embedder: Any, work_dir: Path) -> int:
         for features, sentence_of in pairs:
             if not features:
                 continue
-            ids = [i for i in features
-                   if i in tweets and (tweets[i].hashtags or has_sentence(tweets[i].text))]
+            ids = [
+                i for i in features if i in tweets and (tweets[i].hashtags or has_sentence(tweets[i].text))
+            ]
             matrix = np.stack([np.asarray(features[i], np.float32) for i in ids]) if ids else None
             if matrix is not None:
                 total += int(embedder.remember_sentences([sentence_of(tweets[i]) for i in ids], matrix))
@@ -181,10 +181,16 @@ def load_work(work_dir: Path) -> WorkData:
     )
 
 
-def split_features(featurizer: Featurizer, tweets: Sequence[Tweet], config: ModelConfig,
-                   image_features: dict[str, np.ndarray] | None, desc: str,
-                   progress: bool = True, text_features: dict[str, np.ndarray] | None = None,
-                   hashtag_features: dict[str, np.ndarray] | None = None) -> list[TweetFeatures]:
+def split_features(
+    featurizer: Featurizer,
+    tweets: Sequence[Tweet],
+    config: ModelConfig,
+    image_features: dict[str, np.ndarray] | None,
+    desc: str,
+    progress: bool = True,
+    text_features: dict[str, np.ndarray] | None = None,
+    hashtag_features: dict[str, np.ndarray] | None = None,
+) -> list[TweetFeatures]:
     """Per-tweet features of a split (images decoded once, at training size)."""
     wants_image = "image" in config.components
     convnet = config.image_encoder == "convnet"

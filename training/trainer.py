@@ -57,8 +57,10 @@ def resolve_model_config(config: ModelConfig, work: WorkData) -> ModelConfig:
     text_weights = image_weights = ""
     if config.text_encoder == "minilm":
         if not work.has_text_features():
-            raise ValueError(f"{work.work_dir}: this preset's text branch is MiniLM, but WORK has no "
-                             "text_features/: prepare it with the same --config (or --text-encoder minilm)")
+            raise ValueError(
+                f"{work.work_dir}: this preset's text branch is MiniLM, but WORK has no "
+                "text_features/: prepare it with the same --config (or --text-encoder minilm)"
+            )
         from model.text_encoders import MINILM, MINILM_DIM
 
         text_weights = MINILM.record()
@@ -67,9 +69,11 @@ def resolve_model_config(config: ModelConfig, work: WorkData) -> ModelConfig:
         from model.image_encoders import EFFICIENTNET_LITE0
 
         image_weights = EFFICIENTNET_LITE0.record()
-    components = tuple(c for c in config.components
-                       if not (c == "user" and work.user_vectors is None)
-                       and not (c == "location" and work.places is None))
+    components = tuple(
+        c
+        for c in config.components
+        if not (c == "user" and work.user_vectors is None) and not (c == "location" and work.places is None)
+    )
     return dataclasses.replace(
         config,
         components=components,
@@ -92,17 +96,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_model(config: ModelConfig, work: WorkData,
-                train_feats: Sequence[TweetFeatures]) -> JointEmbeddingModel:
+def build_model(
+    config: ModelConfig, work: WorkData, train_feats: Sequence[TweetFeatures]
+) -> JointEmbeddingModel:
     """A fresh model: text embeddings from fastText, fixed-feature branches standardised on the
     training split's inputs."""
     model = JointEmbeddingModel(config)
     if model.text is not None:
         matrix = torch.from_numpy(work.word_vectors.matrix(work.vocab.words))  # (V, word_dim)
         model.text.init_word_embeddings(matrix)
-    fixed = [(model.hashtags, [f.hashtags for f in train_feats if f.hashtags is not None]),
-             (model.user, [f.user for f in train_feats if f.user is not None]),
-             (model.text_head, [f.text_features for f in train_feats if f.text_features is not None])]
+    fixed = [
+        (model.hashtags, [f.hashtags for f in train_feats if f.hashtags is not None]),
+        (model.user, [f.user for f in train_feats if f.user is not None]),
+        (model.text_head, [f.text_features for f in train_feats if f.text_features is not None]),
+    ]
     if model.image is not None and model.image.cnn is None:  # ResNet features
         fixed.append((model.image.project, [np.asarray(f.image) for f in train_feats if f.image is not None]))
     for branch, rows in fixed:
@@ -119,21 +126,29 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
 
 
 @torch.no_grad()
-def embed_features(model: JointEmbeddingModel, featurizer: Featurizer, feats: Sequence[TweetFeatures],
-                   device: torch.device, batch_size: int = 256, amp: bool = False) -> EmbeddingBatch:
+def embed_features(
+    model: JointEmbeddingModel,
+    featurizer: Featurizer,
+    feats: Sequence[TweetFeatures],
+    device: torch.device,
+    batch_size: int = 256,
+    amp: bool = False,
+) -> EmbeddingBatch:
     """Embed cached features in eval mode (validation and the overfit test)."""
     was_training = model.training
     model.eval()
     parts = []
     for start in range(0, len(feats), batch_size):
-        batch = featurizer.collate(feats[start:start + batch_size]).to(device)
+        batch = featurizer.collate(feats[start : start + batch_size]).to(device)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
             out = model(batch)
-        parts.append(EmbeddingBatch(
-            components={k: v.float().cpu().numpy() for k, v in out.components.items()},
-            present={k: v.cpu().numpy() for k, v in out.present.items()},
-            average=out.average.float().cpu().numpy(),
-        ))
+        parts.append(
+            EmbeddingBatch(
+                components={k: v.float().cpu().numpy() for k, v in out.components.items()},
+                present={k: v.cpu().numpy() for k, v in out.present.items()},
+                average=out.average.float().cpu().numpy(),
+            )
+        )
     model.train(was_training)
     return EmbeddingBatch.concat(parts)
 
@@ -187,8 +202,9 @@ def rsum(recalls: dict[str, dict[str, float]]) -> float:
 
 
 # ---- train state (resume) ---------------------------------------------------------------------------
-def save_train_state(state_dir: Path, model: JointEmbeddingModel, optimizer: torch.optim.Optimizer,
-                     progress: dict[str, Any]) -> None:
+def save_train_state(
+    state_dir: Path, model: JointEmbeddingModel, optimizer: torch.optim.Optimizer, progress: dict[str, Any]
+) -> None:
     """Weights, Adam moments and progress as safetensors + JSON (no pickles in a checkpoint dir)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     ck.save_weights(model, state_dir / "model.safetensors")
@@ -209,8 +225,9 @@ def save_train_state(state_dir: Path, model: JointEmbeddingModel, optimizer: tor
     (state_dir / (STATE_FILE + ".tmp")).replace(state_dir / STATE_FILE)
 
 
-def load_train_state(state_dir: Path, model: JointEmbeddingModel, optimizer: torch.optim.Optimizer,
-                     device: torch.device) -> dict[str, Any]:
+def load_train_state(
+    state_dir: Path, model: JointEmbeddingModel, optimizer: torch.optim.Optimizer, device: torch.device
+) -> dict[str, Any]:
     body = json.loads((state_dir / STATE_FILE).read_text(encoding="utf-8"))
     ck.load_weights(model, state_dir / "model.safetensors", device)
     # On the CPU: load_state_dict moves the moments to their parameters' device and keeps Adam's
@@ -228,9 +245,17 @@ def load_train_state(state_dir: Path, model: JointEmbeddingModel, optimizer: tor
 
 
 # ---- the loop ---------------------------------------------------------------------------------------
-def train(work_dir: Path, out_dir: Path, config: TrainConfig, device: str = "auto", resume: bool = False,
-          max_val: int = 1000, progress: bool = True, echo: Callable[[str], None] = print,
-          max_iterations: int | None = None) -> TrainResult:
+def train(
+    work_dir: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    device: str = "auto",
+    resume: bool = False,
+    max_val: int = 1000,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    max_iterations: int | None = None,
+) -> TrainResult:
     """Train on WORK's train split, select by validation rsum, write the best model to ``out_dir``.
 
     ``max_iterations`` stops early (after that many optimizer steps in this call) and is meant for tests
@@ -242,29 +267,49 @@ def train(work_dir: Path, out_dir: Path, config: TrainConfig, device: str = "aut
     config = dataclasses.replace(config, model=model_config)
     dev = resolve_device(device)
     amp = dev.type == "cuda"
-    echo(f"device {dev}{' (mixed precision)' if amp else ''}; "
-         f"components {','.join(model_config.components)}; dim {model_config.dim}; "
-         f"image encoder {model_config.image_encoder}")
+    echo(
+        f"device {dev}{' (mixed precision)' if amp else ''}; "
+        f"components {','.join(model_config.components)}; dim {model_config.dim}; "
+        f"image encoder {model_config.image_encoder}"
+    )
 
     minilm = model_config.text_encoder == "minilm"
-    featurizer = Featurizer(model_config, work.vocab, work.word_vectors, work.user_vectors,
-                            places=work.places,
-                            place_text_features=work.place_text_features() if minilm else None)
+    featurizer = Featurizer(
+        model_config,
+        work.vocab,
+        work.word_vectors,
+        work.user_vectors,
+        places=work.places,
+        place_text_features=work.place_text_features() if minilm else None,
+    )
 
     def sentence_features(split: str) -> dict[str, dict[str, np.ndarray] | None]:
         if not minilm:
             return {}
         return {"text_features": work.text_features(split), "hashtag_features": work.hashtag_features(split)}
 
-    train_feats = split_features(featurizer, work.split("train"), model_config,
-                                 work.image_features("train"), "featurise train", progress,
-                                 **sentence_features("train"))
+    train_feats = split_features(
+        featurizer,
+        work.split("train"),
+        model_config,
+        work.image_features("train"),
+        "featurise train",
+        progress,
+        **sentence_features("train"),
+    )
     val_tweets = work.split("val") if (work_dir / "splits" / "val.jsonl").is_file() else []
     if len(val_tweets) > max_val:
         keep = sorted(np.random.default_rng(config.seed).choice(len(val_tweets), max_val, replace=False))
         val_tweets = [val_tweets[i] for i in keep]
-    val_feats = split_features(featurizer, val_tweets, model_config, work.image_features("val"),
-                               "featurise val", progress, **sentence_features("val"))
+    val_feats = split_features(
+        featurizer,
+        val_tweets,
+        model_config,
+        work.image_features("val"),
+        "featurise val",
+        progress,
+        **sentence_features("val"),
+    )
     if not train_feats:
         raise ValueError(f"{work_dir}: the training split is empty")
 
@@ -275,16 +320,26 @@ def train(work_dir: Path, out_dir: Path, config: TrainConfig, device: str = "aut
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / ck.METRICS_LOG
 
-    prog: dict[str, Any] = {"epoch": 0, "batch_in_epoch": 0, "iteration": 0, "best_rsum": -1.0,
-                            "best_recalls": {}, "train_tweets": 0, "train_seconds": 0.0, "finished": False,
-                            "last_val_iteration": -1}
+    prog: dict[str, Any] = {
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "iteration": 0,
+        "best_rsum": -1.0,
+        "best_recalls": {},
+        "train_tweets": 0,
+        "train_seconds": 0.0,
+        "finished": False,
+        "last_val_iteration": -1,
+    }
     if resume:
         if not (state_dir / STATE_FILE).is_file():
             raise FileNotFoundError(f"--resume: no training state in {state_dir}")
         saved_config = json.loads((state_dir / "train_config.json").read_text(encoding="utf-8"))
         if _without_epochs(saved_config) != _without_epochs(config.to_json()):
-            raise ValueError("--resume: the configuration differs from the interrupted run's "
-                             f"(see {state_dir / 'train_config.json'}); only --epochs may change")
+            raise ValueError(
+                "--resume: the configuration differs from the interrupted run's "
+                f"(see {state_dir / 'train_config.json'}); only --epochs may change"
+            )
         prog.update(load_train_state(state_dir, model, optimizer, dev))
         prog["finished"] = False
         echo(f"resuming at epoch {prog['epoch'] + 1}, iteration {prog['iteration']}")
@@ -311,10 +366,21 @@ def train(work_dir: Path, out_dir: Path, config: TrainConfig, device: str = "aut
             prog["best_rsum"], prog["best_recalls"] = score, recalls
             save_served(out_dir, model, featurizer, work, config, dev)
         speed = prog["train_tweets"] / max(prog["train_seconds"], 1e-9)
-        log({"event": "val", "epoch": epoch + 1, "iteration": prog["iteration"], "loss": running_loss,
-             "lr": optimizer.param_groups[0]["lr"], "recalls": recalls, "rsum": score, "best": best,
-             "average_recalls": average_recalls(embedded),
-             "train_tweets_per_s": speed, "split": "val" if val_feats else "train"})
+        log(
+            {
+                "event": "val",
+                "epoch": epoch + 1,
+                "iteration": prog["iteration"],
+                "loss": running_loss,
+                "lr": optimizer.param_groups[0]["lr"],
+                "recalls": recalls,
+                "rsum": score,
+                "best": best,
+                "average_recalls": average_recalls(embedded),
+                "train_tweets_per_s": speed,
+                "split": "val" if val_feats else "train",
+            }
+        )
         if bar is not None:
             bar.set_postfix(loss=f"{running_loss:.3f}", rsum=f"{score:.1f}", best=f"{prog['best_rsum']:.1f}")
 
@@ -327,17 +393,22 @@ def train(work_dir: Path, out_dir: Path, config: TrainConfig, device: str = "aut
             model.train()
             losses: list[float] = []
             part_sums: dict[str, float] = {}
-            bar = tqdm(range(prog["batch_in_epoch"], batches_per_epoch),
-                       desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
-                       disable=not progress, dynamic_ncols=True)
+            bar = tqdm(
+                range(prog["batch_in_epoch"], batches_per_epoch),
+                desc=f"epoch {epoch + 1}/{config.epochs}",
+                unit="batch",
+                disable=not progress,
+                dynamic_ncols=True,
+            )
             for b in bar:
                 started = time.perf_counter()
-                indices = order[b * config.batch_size:(b + 1) * config.batch_size]
+                indices = order[b * config.batch_size : (b + 1) * config.batch_size]
                 batch = featurizer.collate([train_feats[i] for i in indices]).to(dev)
                 with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=amp):
                     out = model(batch)
-                loss, parts = joint_loss(out.components, out.present, out.average, config.margin, config.loss,
-                                         config.loss_target)
+                loss, parts = joint_loss(
+                    out.components, out.present, out.average, config.margin, config.loss, config.loss_target
+                )
                 optimizer.zero_grad(set_to_none=True)
                 # A batch in which no component has a positive pair and a negative (hashtags-as-text data
                 # with few tweets that have both parts, the "others" target on one-component tweets)
@@ -375,11 +446,20 @@ def train(work_dir: Path, out_dir: Path, config: TrainConfig, device: str = "aut
                 validate(epoch, running, None)
             prog["epoch"], prog["batch_in_epoch"] = epoch + 1, 0
             save_train_state(state_dir, model, optimizer, prog)
-            log({"event": "epoch", "epoch": epoch + 1, "iteration": prog["iteration"], "loss": running,
-                 "loss_parts": {k: v / max(len(losses), 1) for k, v in part_sums.items()},
-                 "best_rsum": prog["best_rsum"]})
-            echo(f"epoch {epoch + 1}/{config.epochs}: loss {running:.3f}, val rsum "
-                 f"{_last_rsum(metrics_path):.1f} (best {prog['best_rsum']:.1f})")
+            log(
+                {
+                    "event": "epoch",
+                    "epoch": epoch + 1,
+                    "iteration": prog["iteration"],
+                    "loss": running,
+                    "loss_parts": {k: v / max(len(losses), 1) for k, v in part_sums.items()},
+                    "best_rsum": prog["best_rsum"],
+                }
+            )
+            echo(
+                f"epoch {epoch + 1}/{config.epochs}: loss {running:.3f}, val rsum "
+                f"{_last_rsum(metrics_path):.1f} (best {prog['best_rsum']:.1f})"
+            )
     except KeyboardInterrupt:
         # The state of the last finished step, so that --resume picks up from there.
         save_train_state(state_dir, model, optimizer, prog)
@@ -392,18 +472,39 @@ def train(work_dir: Path, out_dir: Path, config: TrainConfig, device: str = "aut
         prog["finished"] = True  # lets scripts tell a finished run from an interrupted one
         save_train_state(state_dir, model, optimizer, prog)
     speed = prog["train_tweets"] / max(prog["train_seconds"], 1e-9)
-    return TrainResult(out_dir, prog["best_rsum"], prog["best_recalls"], prog["iteration"], speed,
-                       prog["train_seconds"], str(dev))
+    return TrainResult(
+        out_dir,
+        prog["best_rsum"],
+        prog["best_recalls"],
+        prog["iteration"],
+        speed,
+        prog["train_seconds"],
+        str(dev),
+    )
 
 
-def save_served(out_dir: Path, model: JointEmbeddingModel, featurizer: Featurizer, work: WorkData,
-                config: TrainConfig, device: torch.device) -> str:
+def save_served(
+    out_dir: Path,
+    model: JointEmbeddingModel,
+    featurizer: Featurizer,
+    work: WorkData,
+    config: TrainConfig,
+    device: torch.device,
+) -> str:
     comps = set(config.model.components)
     places = work.places if "location" in comps else None
     encodings = encode_places(model, featurizer, places, device) if places is not None else None
-    return write_checkpoint(out_dir, model, config.model, work.vocab, work.word_vectors_path,
-                            work.user_vectors if "user" in comps else None, work.places, encodings,
-                            train_config=config.to_json())
+    return write_checkpoint(
+        out_dir,
+        model,
+        config.model,
+        work.vocab,
+        work.word_vectors_path,
+        work.user_vectors if "user" in comps else None,
+        work.places,
+        encodings,
+        train_config=config.to_json(),
+    )
 
 
 def _without_epochs(obj: dict[str, Any]) -> dict[str, Any]:

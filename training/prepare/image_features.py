@@ -70,8 +70,9 @@ def compute_features(
     transform = make_transform(input_spec(encoder_name, image_size))
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {
-        split: _split_features(items, split, encoder, transform, encoder_name, out_dir, dev,
-                               batch_size, verbose)
+        split: _split_features(
+            items, split, encoder, transform, encoder_name, out_dir, dev, batch_size, verbose
+        )
         for split, items in items_by_split.items()
     }
     return {"device": str(dev), "splits": counts}
@@ -139,7 +140,7 @@ def _split_features(
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(kept, feature_dim))
         index = np.flatnonzero(ok)
         for chunk in range(0, kept, 4096):
-            out[chunk:chunk + 4096] = rows[index[chunk:chunk + 4096]]
+            out[chunk : chunk + 4096] = rows[index[chunk : chunk + 4096]]
         out.flush()
         del out, rows
         scratch.unlink()

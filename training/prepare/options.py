@@ -44,11 +44,13 @@ class PrepareOptions:
         if self.split not in SPLIT_CHOICES:
             raise ValueError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got {self.split!r}")
         if self.image_encoder is not None and self.image_encoder not in IMAGE_ENCODERS:
-            raise ValueError(f"--image-encoder must be one of {', '.join(IMAGE_ENCODERS)}, "
-                             f"got {self.image_encoder!r}")
+            raise ValueError(
+                f"--image-encoder must be one of {', '.join(IMAGE_ENCODERS)}, got {self.image_encoder!r}"
+            )
         if self.text_encoder is not None and self.text_encoder not in TEXT_ENCODERS:
-            raise ValueError(f"--text-encoder must be one of {', '.join(TEXT_ENCODERS)}, "
-                             f"got {self.text_encoder!r}")
+            raise ValueError(
+                f"--text-encoder must be one of {', '.join(TEXT_ENCODERS)}, got {self.text_encoder!r}"
+            )
         for name in ("word_dim", "user_dim", "image_size", "place_neighbours"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -54,6 +54,7 @@ class PrepareResult:
 def _progress(desc: str, verbose: bool) -> Callable[[Iterable[Tweet]], Iterator[Tweet]]:
     def wrap(items: Iterable[Tweet]) -> Iterator[Tweet]:
         yield from tqdm(items, desc=desc, unit=" tweets", disable=not verbose)
+
     return wrap
 
 
@@ -126,8 +127,7 @@ def run_prepare(
         counts, fingerprints = write_splits(tweets, rule, splits_dir, _progress("splitting", verbose))
         if report is not None and verbose:
             echo(report.summary(max_listed=5))
-        echo("[splits] " + ", ".join(f"{s} {counts.tweets[s]:,}" for s in SPLITS)
-             + f" tweets ({mode} split)")
+        echo("[splits] " + ", ".join(f"{s} {counts.tweets[s]:,}" for s in SPLITS) + f" tweets ({mode} split)")
         if counts.tweets["train"] == 0:
             raise PrepareError("the training split is empty: nothing to prepare")
         return {
@@ -153,13 +153,21 @@ def run_prepare(
 
     # --- vocabulary --------------------------------------------------------------------------------
     def make_vocab() -> dict[str, Any]:
-        vocab = Vocabulary.build((t.text for t in train_tweets("vocabulary") if t.text),
-                                 min_count=options.min_count)
+        vocab = Vocabulary.build(
+            (t.text for t in train_tweets("vocabulary") if t.text), min_count=options.min_count
+        )
         vocab.save(work / "vocab.json")
         return {"size": len(vocab)}
 
-    outcomes.append(state.run("vocab", {"train": train_fp, "min_count": options.min_count},
-                              [work / "vocab.json"], make_vocab, echo))
+    outcomes.append(
+        state.run(
+            "vocab",
+            {"train": train_fp, "min_count": options.min_count},
+            [work / "vocab.json"],
+            make_vocab,
+            echo,
+        )
+    )
 
     # --- word vectors --------------------------------------------------------------------------------
     outcomes.append(_word_vectors_step(state, work, options, dims, train_fp, train_tweets, echo))
@@ -167,15 +175,32 @@ def run_prepare(
     # --- user vectors --------------------------------------------------------------------------------
     from training.prepare.user_graph import Node2VecParams, build_user_vectors
 
-    params = Node2VecParams(dim=dims.user_dim, walk_length=options.walk_length, window=options.walk_window,
-                            walks_per_node=options.walks_per_node, seed=options.seed)
+    params = Node2VecParams(
+        dim=dims.user_dim,
+        walk_length=options.walk_length,
+        window=options.walk_window,
+        walks_per_node=options.walks_per_node,
+        seed=options.seed,
+    )
 
     def make_users() -> dict[str, Any]:
-        return build_user_vectors(train_tweets("mention graph"), params, work / "user_vectors.safetensors",
-                                  work / "user_ids.json", verbose=verbose)
+        return build_user_vectors(
+            train_tweets("mention graph"),
+            params,
+            work / "user_vectors.safetensors",
+            work / "user_ids.json",
+            verbose=verbose,
+        )
 
-    outcomes.append(state.run("user_vectors", {"train": train_fp, "node2vec": vars(params)},
-                              [work / "user_vectors.safetensors", work / "user_ids.json"], make_users, echo))
+    outcomes.append(
+        state.run(
+            "user_vectors",
+            {"train": train_fp, "node2vec": vars(params)},
+            [work / "user_vectors.safetensors", work / "user_ids.json"],
+            make_users,
+            echo,
+        )
+    )
 
     # --- places ------------------------------------------------------------------------------------
     from training.prepare.places import sample_places, write_places
@@ -185,8 +210,15 @@ def run_prepare(
         write_places(places, work / "places.json")
         return {"places": len(places), "city": sum(1 for p in places.values() if p.type == "city")}
 
-    outcomes.append(state.run("places", {"train": train_fp, "M": dims.place_neighbours, "seed": options.seed},
-                              [work / "places.json"], make_places, echo))
+    outcomes.append(
+        state.run(
+            "places",
+            {"train": train_fp, "M": dims.place_neighbours, "seed": options.seed},
+            [work / "places.json"],
+            make_places,
+            echo,
+        )
+    )
 
     # --- MiniLM text features ------------------------------------------------------------------------
     outcomes.append(_text_step(state, work, options, dims, fingerprints, echo))
@@ -214,19 +246,34 @@ def _word_vectors_step(
     if options.word_vectors is not None:
         source = options.word_vectors.resolve()
         stat = source.stat()
-        key = {"pretrained": str(source), "size": stat.st_size, "mtime": stat.st_mtime_ns,
-               "dim": dims.word_dim}
+        key = {
+            "pretrained": str(source),
+            "size": stat.st_size,
+            "mtime": stat.st_mtime_ns,
+            "dim": dims.word_dim,
+        }
 
         def work_fn() -> dict[str, Any]:
             return copy_pretrained(source, out, dims.word_dim)
     else:
-        key = {"train": train_fp, "dim": dims.word_dim, "epochs": options.word_epochs,
-               "min_count": options.min_count}
+        key = {
+            "train": train_fp,
+            "dim": dims.word_dim,
+            "epochs": options.word_epochs,
+            "min_count": options.min_count,
+        }
 
         def work_fn() -> dict[str, Any]:
-            return train_word_vectors(train_tweets("word corpus"), out, dims.word_dim,
-                                      epochs=options.word_epochs, min_count=options.min_count,
-                                      threads=options.threads, verbose=options.verbose)
+            return train_word_vectors(
+                train_tweets("word corpus"),
+                out,
+                dims.word_dim,
+                epochs=options.word_epochs,
+                min_count=options.min_count,
+                threads=options.threads,
+                verbose=options.verbose,
+            )
+
     try:
         return state.run("word_vectors", key, [out], work_fn, echo)
     except WordVectorError as error:
@@ -253,16 +300,25 @@ def _text_step(
         return StepOutcome("text_features", True, 0.0, {"not_needed": True})
     from model.text_encoders import MINILM, MINILM_MAX_TOKENS
 
-    key = {"splits": fingerprints, "places": file_sha256(work / "places.json"), "encoder": MINILM.record(),
-           "max_tokens": MINILM_MAX_TOKENS}
+    key = {
+        "splits": fingerprints,
+        "places": file_sha256(work / "places.json"),
+        "encoder": MINILM.record(),
+        "max_tokens": MINILM_MAX_TOKENS,
+    }
 
     def work_fn() -> dict[str, Any]:
         from training.prepare.image_features import pick_device
 
         tweets = {s: list(read_split(work / "splits", s)) for s in SPLITS}
-        return compute_text_features(tweets, work / "places.json", features_dir,
-                                     device=pick_device(options.device), threads=options.threads,
-                                     verbose=options.verbose)
+        return compute_text_features(
+            tweets,
+            work / "places.json",
+            features_dir,
+            device=pick_device(options.device),
+            threads=options.threads,
+            verbose=options.verbose,
+        )
 
     return state.run("text_features", key, feature_files(work, SPLITS), work_fn, echo)
 
@@ -289,14 +345,25 @@ def _image_step(
         echo(f"[image_features] not needed ({dims.image_encoder} reads pixels during training)")
         return StepOutcome("image_features", True, 0.0, {"with_image": counts, "not_needed": True})
 
-    key = {"splits": fingerprints, "encoder": dims.image_encoder, "image_size": dims.image_size,
-           "images": images_stamp(item for s in SPLITS for item in items[s])}
+    key = {
+        "splits": fingerprints,
+        "encoder": dims.image_encoder,
+        "image_size": dims.image_size,
+        "images": images_stamp(item for s in SPLITS for item in items[s]),
+    }
     outputs = [features_dir / f"{s}{suffix}" for s in SPLITS for suffix in (".npy", "_ids.json")]
 
     def work_fn() -> dict[str, Any]:
-        result = compute_features(items, dims.image_encoder, dims.image_size, features_dir,
-                                  batch_size=options.batch_size, device=options.device,
-                                  threads=options.threads, verbose=options.verbose)
+        result = compute_features(
+            items,
+            dims.image_encoder,
+            dims.image_size,
+            features_dir,
+            batch_size=options.batch_size,
+            device=options.device,
+            threads=options.threads,
+            verbose=options.verbose,
+        )
         result["with_image"] = counts
         return result
 
@@ -329,34 +396,42 @@ def _summarise(
     images: dict[str, int] = dict(image_info.get("with_image", {}))
     if "splits" in image_info:
         images = {s: int(c["features"]) for s, c in image_info["splits"].items()}
-    state.data.update({
-        "data": str(data),
-        "work": str(state.work),
-        "split": mode,
-        "split_rule": info["splits"]["rule"],
-        "seed": options.seed,
-        "config": options.config,
-        "word_dim": dims.word_dim,
-        "user_dim": dims.user_dim,
-        "image_encoder": dims.image_encoder,
-        "image_size": dims.image_size,
-        "place_neighbours": dims.place_neighbours,
-        "text_encoder": dims.text_encoder,
-        "min_count": options.min_count,
-        "fingerprints": info["splits"]["fingerprints"],
-        "counts": {
-            "tweets": info["splits"]["tweets"],
-            "unassigned": info["splits"]["unassigned"],
-            "duplicates": info["splits"]["duplicates"],
-            "vocab": info["vocab"]["size"],
-            "users_in_graph": info["user_vectors"]["users"],
-            "mention_edges": info["user_vectors"]["edges"],
-            "places": info["places"]["places"],
-            "images": images,
-        },
-        "options": options.to_json(),
-        "timings": {o.name: {"seconds": round(o.seconds, 3), "skipped": o.skipped,
-                             "not_needed": bool(o.info.get("not_needed"))} for o in outcomes},
-    })
+    state.data.update(
+        {
+            "data": str(data),
+            "work": str(state.work),
+            "split": mode,
+            "split_rule": info["splits"]["rule"],
+            "seed": options.seed,
+            "config": options.config,
+            "word_dim": dims.word_dim,
+            "user_dim": dims.user_dim,
+            "image_encoder": dims.image_encoder,
+            "image_size": dims.image_size,
+            "place_neighbours": dims.place_neighbours,
+            "text_encoder": dims.text_encoder,
+            "min_count": options.min_count,
+            "fingerprints": info["splits"]["fingerprints"],
+            "counts": {
+                "tweets": info["splits"]["tweets"],
+                "unassigned": info["splits"]["unassigned"],
+                "duplicates": info["splits"]["duplicates"],
+                "vocab": info["vocab"]["size"],
+                "users_in_graph": info["user_vectors"]["users"],
+                "mention_edges": info["user_vectors"]["edges"],
+                "places": info["places"]["places"],
+                "images": images,
+            },
+            "options": options.to_json(),
+            "timings": {
+                o.name: {
+                    "seconds": round(o.seconds, 3),
+                    "skipped": o.skipped,
+                    "not_needed": bool(o.info.get("not_needed")),
+                }
+                for o in outcomes
+            },
+        }
+    )
     state.save()
     return state.data

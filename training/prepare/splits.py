@@ -175,7 +175,8 @@ def rule_from_splits_file(path: Path) -> DaySplit:
     obj = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(obj, dict) or obj.get("method") != "date":
         raise SplitError(
-            f"{path}: expected {{'method': 'date', 'train': [...], 'val': [...], 'test': [...]}}")
+            f"{path}: expected {{'method': 'date', 'train': [...], 'val': [...], 'test': [...]}}"
+        )
     days: dict[str, str] = {}
     for name in SPLITS:
         listed = obj.get(name)

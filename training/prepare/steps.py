@@ -71,8 +71,11 @@ class PrepareState:
         """Run ``work`` unless the step last ran with the same key and its outputs still exist."""
         digest = input_hash(key)
         previous = self.steps.get(name)
-        if (isinstance(previous, dict) and previous.get("input_hash") == digest
-                and all(p.exists() for p in outputs)):
+        if (
+            isinstance(previous, dict)
+            and previous.get("input_hash") == digest
+            and all(p.exists() for p in outputs)
+        ):
             echo(f"[{name}] skipped (up to date)")
             return StepOutcome(name, True, 0.0, dict(previous.get("info", {})))
         echo(f"[{name}] running")

@@ -55,11 +55,24 @@ def train_user_vectors(
 
     if not edges:
         return [], np.zeros((0, params.dim), dtype=np.float32)
-    graph = Graph(((u, v, float(w)) for (u, v), w in edges.items()), directed=False, weighted=True,
-                  verbose=verbose, number_of_edges=len(edges))
+    graph = Graph(
+        ((u, v, float(w)) for (u, v), w in edges.items()),
+        directed=False,
+        weighted=True,
+        verbose=verbose,
+        number_of_edges=len(edges),
+    )
     # workers=1 with a seed makes the walks and the vectors reproducible (fastnode2vec's own note).
-    model = Node2Vec(graph, dim=params.dim, walk_length=params.walk_length, window=params.window,
-                     p=params.p, q=params.q, workers=1, seed=params.seed)
+    model = Node2Vec(
+        graph,
+        dim=params.dim,
+        walk_length=params.walk_length,
+        window=params.window,
+        p=params.p,
+        q=params.q,
+        workers=1,
+        seed=params.seed,
+    )
     model.train(epochs=params.walks_per_node, verbose=verbose)
     users = sorted(str(name) for name in graph.node_names)
     vectors = np.stack([model.wv[user] for user in users]).astype(np.float32)  # (U, dim)

@@ -75,14 +75,23 @@ def train_word_vectors(
             raise WordVectorError("the training split has no text or hashtags to train word vectors on")
         bucket = bucket_size(distinct)
         if verbose:
-            print(f"fastText skipgram: {lines} lines, {distinct} distinct words, dim {dim}, "
-                  f"bucket {bucket}, {epochs} epochs, {threads} threads")
+            print(
+                f"fastText skipgram: {lines} lines, {distinct} distinct words, dim {dim}, "
+                f"bucket {bucket}, {epochs} epochs, {threads} threads"
+            )
         model = None
         for attempt in range(1, NAN_RETRIES + 1):
             try:
                 model = fasttext.train_unsupervised(
-                    str(corpus), model="skipgram", dim=dim, minn=3, maxn=6, bucket=bucket,
-                    epoch=epochs, minCount=min_count, thread=threads,
+                    str(corpus),
+                    model="skipgram",
+                    dim=dim,
+                    minn=3,
+                    maxn=6,
+                    bucket=bucket,
+                    epoch=epochs,
+                    minCount=min_count,
+                    thread=threads,
                     verbose=2 if verbose else 0,  # fastText's own progress line
                 )
                 break
@@ -97,8 +106,14 @@ def train_word_vectors(
         tmp = out_path.with_name(out_path.name + ".tmp")
         model.save_model(str(tmp))
         tmp.replace(out_path)
-        return {"source": "trained", "dim": dim, "words": len(model.words), "bucket": bucket,
-                "corpus_lines": lines, "attempts": attempt}
+        return {
+            "source": "trained",
+            "dim": dim,
+            "words": len(model.words),
+            "bucket": bucket,
+            "corpus_lines": lines,
+            "attempts": attempt,
+        }
     finally:
         corpus.unlink(missing_ok=True)
 
@@ -117,7 +132,8 @@ def fasttext_bin_dim(path: Path) -> int:
     if len(header) < 12 or struct.unpack("<i", header[:4])[0] != _FASTTEXT_MAGIC:
         raise WordVectorError(
             f"--word-vectors {path}: not a fastText .bin model; a .vec text file has no "
-            "subwords, so unseen words and hashtags could not be embedded")
+            "subwords, so unseen words and hashtags could not be embedded"
+        )
     # Layout: magic, version, then the training args starting with dim.
     return int(struct.unpack("<i", header[8:12])[0])
 
@@ -133,7 +149,8 @@ def load_pretrained_dim(path: Path) -> int:
     except ValueError as error:
         raise WordVectorError(
             f"--word-vectors {path}: not a fastText .bin model ({error}); a .vec text file has no "
-            "subwords, so unseen words and hashtags could not be embedded") from error
+            "subwords, so unseen words and hashtags could not be embedded"
+        ) from error
     return int(model.get_dimension())
 
 
@@ -141,8 +158,9 @@ def copy_pretrained(path: Path, out_path: Path, dim: int) -> dict[str, Any]:
     """Check a pretrained fastText .bin has dimension ``dim`` and copy it to ``out_path``."""
     found = load_pretrained_dim(path)
     if found != dim:
-        raise WordVectorError(f"--word-vectors {path} has dimension {found}, but word_dim is {dim}; "
-                              f"pass --word-dim {found}")
+        raise WordVectorError(
+            f"--word-vectors {path} has dimension {found}, but word_dim is {dim}; pass --word-dim {found}"
+        )
     tmp = out_path.with_name(out_path.name + ".tmp")
     shutil.copyfile(path, tmp)
     tmp.replace(out_path)

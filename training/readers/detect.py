@@ -12,22 +12,58 @@ from typing import Any, Literal
 
 Format = Literal["flat", "v1", "v2", "error", "notice", "unknown"]
 
-FLAT_FIELDS = frozenset({
-    "id", "created_at", "text", "hashtags", "mentions", "user_id", "user_location",
-    "place_id", "place_name", "place_type", "lat", "lon", "image",
-})
+FLAT_FIELDS = frozenset(
+    {
+        "id",
+        "created_at",
+        "text",
+        "hashtags",
+        "mentions",
+        "user_id",
+        "user_location",
+        "place_id",
+        "place_name",
+        "place_type",
+        "lat",
+        "lon",
+        "image",
+    }
+)
 # Control messages the v1.1 streaming API interleaves with tweets.
-V1_NOTICES = frozenset({
-    "delete", "limit", "scrub_geo", "status_withheld", "user_withheld", "disconnect", "warning",
-    "friends", "event", "direct_message",
-})
-_V1_MARKERS = frozenset({
-    "id_str", "full_text", "extended_tweet", "retweeted_status", "in_reply_to_status_id_str",
-})
-_V2_MARKERS = frozenset({
-    "author_id", "__twarc", "edit_history_tweet_ids", "conversation_id", "public_metrics",
-    "referenced_tweets", "attachments",
-})
+V1_NOTICES = frozenset(
+    {
+        "delete",
+        "limit",
+        "scrub_geo",
+        "status_withheld",
+        "user_withheld",
+        "disconnect",
+        "warning",
+        "friends",
+        "event",
+        "direct_message",
+    }
+)
+_V1_MARKERS = frozenset(
+    {
+        "id_str",
+        "full_text",
+        "extended_tweet",
+        "retweeted_status",
+        "in_reply_to_status_id_str",
+    }
+)
+_V2_MARKERS = frozenset(
+    {
+        "author_id",
+        "__twarc",
+        "edit_history_tweet_ids",
+        "conversation_id",
+        "public_metrics",
+        "referenced_tweets",
+        "attachments",
+    }
+)
 
 
 def detect_format(value: Any) -> Format:

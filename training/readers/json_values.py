@@ -147,7 +147,7 @@ def _array_values(data: bytes, name: str, report: ReadReport) -> Iterator[JsonVa
             pos += 1
             continue
         if pos < len(text) and text[pos] == "]":
-            if text[pos + 1:].strip():
+            if text[pos + 1 :].strip():
                 report.skip(name, text.count("\n", 0, pos + 1) + 1, "malformed JSON", "data after the array")
             break
         kind = "truncated JSON" if pos >= len(text) else "malformed JSON"

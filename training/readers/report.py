@@ -69,8 +69,10 @@ class ReadReport:
         if self.labels_read:
             lines.append(f"Read {self.labels_read:,} bot labels.")
         if self.ignored_files:
-            lines.append(f"Ignored {len(self.ignored_files)} JSON file(s) that hold no tweets: "
-                         + ", ".join(r.file.rsplit("/", 1)[-1] for r in self.ignored_files[:max_listed]))
+            lines.append(
+                f"Ignored {len(self.ignored_files)} JSON file(s) that hold no tweets: "
+                + ", ".join(r.file.rsplit("/", 1)[-1] for r in self.ignored_files[:max_listed])
+            )
         if self.skipped_count:
             kinds = ", ".join(f"{n:,} {kind}" for kind, n in self.skipped_by_kind.most_common())
             lines.append(f"Skipped {self.skipped_count:,} record(s): {kinds}.")
