@@ -50,7 +50,8 @@ def encoder_config(checkpoint: Path | None) -> ModelConfig:
     """The checkpoint's config, which says what size and geometry its image encoder takes."""
     if checkpoint is None:
         return FAKE_BACKEND_INPUT
-    return _checkpoint_config(str(checkpoint.resolve()))
+    # Not resolve(): that walks the path with a system call per part, on every request.
+    return _checkpoint_config(str(checkpoint))
 
 
 def decode_base64(data: str, field: str, max_bytes: int) -> bytes:

@@ -552,7 +552,13 @@ def run_only(args: argparse.Namespace) -> dict[str, Any]:
     work, ckpt = args.work_small, args.ckpt_small
     if work is None or ckpt is None:
         art = ensure(
-            base, world=args.world, work_small=work, work_paper=args.work_paper, ckpt_small=ckpt, echo=echo
+            base,
+            world=args.world,
+            work_small=work,
+            work_paper=args.work_paper,
+            ckpt_small=ckpt,
+            echo=echo,
+            real_tweets=0,  # the scenarios serve the small checkpoint only
         )
         work, ckpt = art.work_small, art.ckpt_small
     s = STANDALONE[args.only](ckpt, load_workload(work, "text"), base, base / "logs")
@@ -573,6 +579,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         work_paper=args.work_paper,
         ckpt_small=args.ckpt_small,
         echo=echo,
+        real_tweets=0,  # the scenarios serve the small checkpoint only
     )
     ckpt = art.ckpt_small
     workload = load_workload(art.work_small, "text")
