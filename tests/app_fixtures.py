@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import subprocess
+import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -111,3 +113,17 @@ def train_tiny_checkpoint(root: Path) -> tuple[Path, Path]:
     # minutes; the selected detector is served end to end in tests/test_heads_bot_features.py.
     run_build_heads(root / "ckpt", work, bot_labels=labels, bot_method="knn", device="cpu")
     return root / "ckpt", work
+
+
+def wait_until_ready(proc: subprocess.Popen[str], base: str, timeout_s: float = 60.0) -> None:
+    """Poll ``base``/ready until it answers 200; fail with the process's output if it exits first or
+    ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+        time.sleep(0.2)

@@ -25,7 +25,7 @@ from app.images import FAKE_BACKEND_INPUT, decode_image, open_image
 from model.config import SMALL, ModelConfig
 from model.featurize import image_pixels
 from model.image_input import encoder_pixels
-from tests.app_fixtures import b64, error_of, png_bomb, png_bytes, running_app
+from tests.app_fixtures import b64, error_of, png_bomb, png_bytes, running_app, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVNET = SMALL.model  # the small CNN at 64 pixels: the whole image squashed
@@ -233,17 +233,7 @@ def served(checkpoint: Path) -> Iterator[tuple[str, int, int]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                proc.stdout.read() if proc.stdout else ""
-            )
-            time.sleep(0.3)
+        wait_until_ready(proc, base, 120)
         yield base, proc.pid, _model_process(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)

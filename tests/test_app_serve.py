@@ -17,6 +17,7 @@ import typer
 from typer.testing import CliRunner
 
 from app.cli import serve
+from tests.app_fixtures import wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,17 +57,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                proc.stdout.read() if proc.stdout else ""
-            )
-            time.sleep(0.2)
+        wait_until_ready(proc, base, 60)
 
         result: dict[str, httpx.Response] = {}
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
+from tests.app_fixtures import wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 READ_TIMEOUT_S = 3.0
@@ -51,17 +52,7 @@ def served() -> Iterator[tuple[str, int]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                proc.stdout.read() if proc.stdout else ""
-            )
-            time.sleep(0.2)
+        wait_until_ready(proc, base, 60)
         yield base, port
     finally:
         proc.terminate()
