@@ -190,8 +190,7 @@ def test_auto_is_the_world_file_for_a_world_and_chronological_otherwise(tmp_path
 
 
 def test_build_heads_splits_raw_data_by_the_same_chronological_rule(tmp_path: Path) -> None:
-    from prepare_helpers import write_dataset  # tests/ helper module
-
+    from tests.prepare_helpers import write_dataset  # tests/ helper module
     from training.heads.data import load_splits
 
     data = write_dataset(tmp_path / "raw")
