@@ -6,7 +6,7 @@ is counted once) of the command and every descendant (for Ray: the GCS, the rayl
 and prints one JSON line: seconds, peak_pss_mib, peak_rss_mib (largest single process), processes,
 cpu_s (user + system CPU seconds of every process seen, as last sampled: what the work cost, apart
 from how much of the machine it could get).
-Used for the embed-batch figures of docs/readme/75-scaling.md.
+Used for the embed-batch figures of docs/SCALING.md.
 """
 
 from __future__ import annotations

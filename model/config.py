@@ -146,7 +146,7 @@ SMALL = TrainConfig(
 
 # Real corpora on a CPU: pretrained encoders, frozen, with only small networks trained on top, because
 # a GRU and word vectors learnt from a few tens of thousands of real tweets lose to bag-of-words
-# (issue 12). Measured figures: docs/readme/40-model-training.md.
+# (issue 12). Measured figures: docs/TRAINING.md.
 REAL = TrainConfig(
     epochs=8,
     lr=1e-3,
