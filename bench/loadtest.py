@@ -15,10 +15,10 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.store import StoredTweet
 from bench import loadgen, report
@@ -26,6 +26,9 @@ from bench.artifacts import ensure
 from bench.loadgen import TIMEOUT, TRANSPORT_ERROR, Outcome, Request, RunResult, closed_loop, open_loop
 from bench.service_proc import ROOT, ServerProcess, free_port, service_argv
 from bench.workload import Workload, load_workload
+
+if TYPE_CHECKING:
+    from bench.redis_proc import RedisProcess
 
 NO_CACHE = {"TWEETEMBED_CACHE_ENABLED": "false"}
 
@@ -192,6 +195,18 @@ def overload(
     )
 
 
+def unstored(redis: RedisProcess, prefix: str, n_users: int, acked: Iterable[int]) -> int:
+    """How many acknowledged store requests (``{prefix}-{k}``, sent for users ``{prefix}-user-{u}``)
+    are not in Redis. The store keeps the bot head's fields, not ids: each request's text leads
+    with its marker."""
+    found = {
+        StoredTweet.from_json(raw).fields.text.split(" ", 1)[0]
+        for u in range(n_users)
+        for raw in redis.lrange(f"tweetembed:recent:{prefix}-user-{u}")
+    }
+    return sum(1 for k in acked if f"{prefix}-{k}" not in found)
+
+
 def redis_outage(
     ckpt: Path, workload: Workload, cap: float, base: Path, down_s: float, logs: Path
 ) -> Scenario:
@@ -277,12 +292,7 @@ def redis_outage(
     )
     try:
         embed_r, store_r, acked = asyncio.run(go())
-        missing = 0
-        found_ids: set[str] = set()
-        for u in range(n_users):
-            for raw in redis.lrange(f"tweetembed:recent:lt-user-{u}"):
-                found_ids.add(StoredTweet.from_json(raw).fields.text.split(" ", 1)[0])
-        missing = sum(1 for k in acked if f"lt-{k}" not in found_ids)
+        missing = unstored(redis, "lt", n_users, acked)
     finally:
         server.stop()
         redis.stop()
@@ -381,11 +391,7 @@ def redis_restart(ckpt: Path, workload: Workload, base: Path, logs: Path, concur
     )
     try:
         embed_r, store_r = asyncio.run(go())
-        found: set[str] = set()
-        for u in range(n_users):
-            for raw in redis.lrange(f"tweetembed:recent:rr-user-{u}"):
-                found.add(StoredTweet.from_json(raw).fields.text.split(" ", 1)[0])
-        missing = sum(1 for k in acked if f"rr-{k}" not in found)
+        missing = unstored(redis, "rr", n_users, acked)
     finally:
         server.stop()
         redis.stop()
