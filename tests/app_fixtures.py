@@ -10,6 +10,7 @@ import base64
 import io
 import struct
 import subprocess
+import sys
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -127,3 +128,20 @@ def wait_until_ready(proc: subprocess.Popen[str], base: str, timeout_s: float = 
             pass
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
         time.sleep(0.2)
+
+
+SERVE_CODE = "import typer; from app.cli import serve; typer.run(serve)"
+
+
+def start_serve(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """``tweetembed serve ARGS`` as a child process of the test run, from this checkout, output piped
+    (``wait_until_ready`` shows it when the process dies)."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen(
+        [sys.executable, "-c", SERVE_CODE, *args],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from app.images import FAKE_BACKEND_INPUT, decode_image, open_image
 from model.config import SMALL, ModelConfig
 from model.featurize import image_pixels
 from model.image_input import encoder_pixels
-from tests.app_fixtures import b64, error_of, png_bomb, png_bytes, running_app, wait_until_ready
+from tests.app_fixtures import b64, error_of, png_bomb, png_bytes, running_app, start_serve, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVNET = SMALL.model  # the small CNN at 64 pixels: the whole image squashed
@@ -211,26 +210,7 @@ def served(checkpoint: Path) -> Iterator[tuple[str, int, int]]:
         "TWEETEMBED_TORCH_THREADS": "1",
         "TWEETEMBED_CACHE_ENABLED": "0",
     }
-    code = "import typer; from app.cli import serve; typer.run(serve)"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            code,
-            str(ckpt),
-            "--port",
-            str(port),
-            "--device",
-            "cpu",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_serve([str(ckpt), "--port", str(port), "--device", "cpu", "--log-level", "warning"], env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(proc, base, 120)

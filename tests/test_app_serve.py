@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from app.cli import serve
-from tests.app_fixtures import wait_until_ready
+from tests.app_fixtures import start_serve, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,15 +44,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits() -> None:
         "TWEETEMBED_BATCH_MAX_WAIT_MS": "0",
         "PYTHONPATH": str(ROOT),
     }
-    code = "import typer; from app.cli import serve; typer.run(serve)"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "--fake", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_serve(["--fake", "--port", str(port), "--log-level", "warning"], env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(proc, base, 60)

@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.app_fixtures import wait_until_ready
+from tests.app_fixtures import start_serve, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 READ_TIMEOUT_S = 3.0
@@ -41,15 +40,7 @@ def served() -> Iterator[tuple[str, int]]:
         "TWEETEMBED_BODY_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
         "TWEETEMBED_CACHE_ENABLED": "0",
     }
-    code = "import typer; from app.cli import serve; typer.run(serve)"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "--fake", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_serve(["--fake", "--port", str(port), "--log-level", "warning"], env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(proc, base, 60)
