@@ -72,9 +72,12 @@ eval-real: install
 
 # Benchmarks -> docs/BENCHMARKS.md (bench/); what they need is built under work/bench/ when missing.
 # BENCH_ARGS=--quick for a smoke run; see `python -m bench.serving --help` for durations.
+# BENCH_BASELINE: the commit whose service is measured beside this checkout's (before/after rows);
+# ef325c0 is main before issue 14's redesign of the inference core. Empty: no before/after rows.
 BENCH_ARGS ?=
+BENCH_BASELINE ?= ef325c0
 bench: install
-	$(BIN)/python -m bench.serving $(BENCH_ARGS)
+	$(BIN)/python -m bench.serving $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE)) $(BENCH_ARGS)
 
 # Load and fault scenarios (80% / 3x capacity, Redis outage, SIGTERM), PASS/FAIL each -> docs/BENCHMARKS.md.
 LOADTEST_ARGS ?=

@@ -11,6 +11,8 @@ from typing import Any
 
 SERVING_TARGET = 0.85  # service / in-process at concurrency 32, paper-size model
 BATCHING_TARGET = 0.8  # (service / naive) / (in-process batch 64 / batch 1)
+BOUND_SHARE_TARGET = 0.85  # issue 14: /embed c=32 as a share of this machine's CPU bound
+OWN_CPU_TARGET_MS = 0.25  # issue 14: the service's own CPU per request (null-model probe)
 MODELS = ("small", "paper", "real")  # bench.json's model entries, in table order
 CPU_TARGET_MS = 1.0  # the service's own CPU per request, small model
 HEADS_SHARE_TARGET = 0.10  # hashtag search and location forest: share of request time
@@ -219,6 +221,45 @@ def cpu_bound(bench: dict[str, Any], name: str, run: dict[str, Any]) -> float | 
     return float(min(batch["tweets_per_s"], cores * 1000.0 / per_tweet_ms))
 
 
+def before_after_section(bench: dict[str, Any]) -> list[str]:
+    """This checkout's service against the --baseline commit's, on the same checkpoints in one run."""
+    base = bench.get("baseline")
+    if not base:
+        return []
+    out = [
+        f"### Before / after: this checkout against {base['ref']} ({base['commit'][:12]})",
+        "",
+        "The same checkpoints, workload and client, one run: `/embed` text at concurrency 32 with the "
+        "cache off, and the null-model probe (a free forward pass: what the service itself costs per "
+        "request, HTTP, JSON, batching and the pipe to the model process). *Share of the CPU bound* is "
+        "the service's throughput over the bound of the table below (the forward pass's CPU, the "
+        "service's own and the client's, on this machine's cores). Issue 14 aims at a share of "
+        f"{BOUND_SHARE_TARGET} and an own CPU below {OWN_CPU_TARGET_MS} ms per request.",
+        "",
+        "| model | code | service tweets/s | share of CPU bound | service CPU ms/req | "
+        "own CPU ms/req (null probe) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in ("small", "paper"):
+        now, before = bench.get(name), base.get(name)
+        if not now or not before:
+            continue
+        null_now = bench.get("null_paper" if name == "paper" else "null")
+        rows = (
+            (f"before ({base['commit'][:8]})", before["service"]["runs"]["text/c32"], before["null"]),
+            ("after (this checkout)", now["service"]["runs"]["text/c32"], null_now),
+        )
+        for label, run, null in rows:
+            bound = cpu_bound(bench, name, run)
+            share = run["tweets_per_s"] / bound if bound else None
+            own = null["server_cpu_ms_per_request"] if null else None
+            out.append(
+                f"| {name} | {label} | {f(run['tweets_per_s'], 0)} | {f(share, 2)} | "
+                f"{f(run['server_cpu_ms_per_request'], 2)} | {f(own, 3)} |"
+            )
+    return [*out, ""]
+
+
 def bench_section(bench: dict[str, Any]) -> list[str]:
     out = [
         "## `make bench`",
@@ -233,6 +274,7 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
         *headline_table(bench),
         "",
     ]
+    out += before_after_section(bench)
     out += [
         "### Serving efficiency: /embed throughput against the in-process batched forward pass",
         "",

@@ -24,7 +24,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``argv`` must listen on 127.0.0.1:``port``; stdout and stderr go to ``log_path``."""
+    """``argv`` must listen on 127.0.0.1:``port``; stdout and stderr go to ``log_path``.
+
+    ``source`` is the source tree the server runs from (its working directory and PYTHONPATH): this
+    checkout, or another commit's tree for before/after figures (bench/baseline.py).
+    """
 
     def __init__(
         self,
@@ -33,11 +37,13 @@ class ServerProcess:
         log_path: Path,
         env: dict[str, str] | None = None,
         ready_path: str = "/ready",
+        source: Path = ROOT,
     ) -> None:
         self.argv = argv
+        self.source = source
         self.port = port
         self.log_path = log_path
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        self.env = {**os.environ, "PYTHONPATH": str(source), **(env or {})}
         self.ready_path = ready_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.cold_start_s = float("nan")
@@ -51,7 +57,9 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child writes to it for its whole life
         started = time.perf_counter()
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, cwd=self.source, stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         deadline = started + timeout_s
         while True:

@@ -119,14 +119,17 @@ def serve_model(
     name: str,
     device: str = "cpu",
     env: dict[str, str] | None = None,
+    source: Path = ROOT,
 ) -> dict[str, Any]:
-    """The real `tweetembed serve` process: cold start, memory, throughput per concurrency/workload."""
+    """The real `tweetembed serve` process: cold start, memory, throughput per concurrency/workload;
+    run from ``source`` (another commit's tree for the before/after rows)."""
     port = free_port()
     server = ServerProcess(
         service_argv(ckpt, port, device=device),
         port,
         logs / f"serve-{name}.log",
         env={**NO_CACHE, **(env or {})},
+        source=source,
     )
     out: dict[str, Any] = {}
     echo(f"{name}: starting `tweetembed serve` (cache off)")
@@ -204,11 +207,14 @@ def _python() -> list[str]:
     return [sys.executable]
 
 
-def null_cost(ckpt: Path, workload: Workload, seconds: float, logs: Path) -> dict[str, Any]:
-    """Service CPU per request with a free forward pass (bench/probe_server.py --mode null)."""
+def null_cost(
+    ckpt: Path, workload: Workload, seconds: float, logs: Path, source: Path = ROOT, name: str = "null"
+) -> dict[str, Any]:
+    """Service CPU per request with a free forward pass (bench/probe_server.py --mode null), of the
+    code in ``source``."""
     port = free_port()
     argv = [*_python(), "-m", "bench.probe_server", str(ckpt), "--port", str(port), "--mode", "null"]
-    with ServerProcess(argv, port, logs / "probe-null.log", env=NO_CACHE) as server:
+    with ServerProcess(argv, port, logs / f"probe-{name}.log", env=NO_CACHE, source=source) as server:
         echo("service CPU cost: null forward pass, concurrency 32")
         return measure_http(server.base_url, workload.request, 32, seconds, server)
 
@@ -429,6 +435,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.forest import compare
 
     results["forest"] = compare(art.ckpt_small, art.work_small, (50, 25, 10))
+    if args.baseline:
+        results["baseline"] = before_after(art, args.baseline, base, seconds, logs)
     results["training"] = _training(art, base, args)
     if args.pipeline_tweets:
         results["pipeline"] = {
@@ -440,6 +448,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["gpu"] = accelerator.measure(art, seconds, logs, base, device=args.gpu_device, echo=echo)
     results["seconds_total"] = time.perf_counter() - started
     return results
+
+
+def before_after(art: Artifacts, ref: str, base: Path, seconds: float, logs: Path) -> dict[str, Any]:
+    """The service of commit ``ref`` on this run's checkpoints, measured as this checkout's rows are:
+    /embed text at c=32 (throughput, service CPU per request) and the null-model probe (the service's
+    own CPU per request), so that the two commits differ in code only."""
+    from bench import baseline
+
+    commit = baseline.resolve(ref)
+    echo(f"baseline {ref} ({commit[:12]}): unpacking its source tree")
+    source = baseline.source_tree(ref, base)
+    out: dict[str, Any] = {"ref": ref, "commit": commit}
+    for name, ckpt, work in (
+        ("small", art.ckpt_small, art.work_small),
+        ("paper", art.ckpt_paper, art.work_paper),
+    ):
+        text = load_workload(work, "text")
+        served = serve_model(
+            ckpt.resolve(), {"text": text}, (32,), seconds, logs, f"{name}-baseline", source=source
+        )
+        probe = null_cost(ckpt.resolve(), text, seconds, logs, source=source, name=f"null-{name}-baseline")
+        out[name] = {"service": served, "null": probe}
+    return out
 
 
 def _training(art: Artifacts, base: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -496,6 +527,11 @@ def main() -> None:
         type=int,
         default=None,
         help="torch threads, in process and in every server (default: torch's).",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="A commit (or tag/branch) whose service is measured beside this checkout's (before/after).",
     )
     parser.add_argument("--world", type=Path, default=None, help="Reuse this synthetic world.")
     parser.add_argument("--work-small", type=Path, default=None, help="Reuse this small-preset WORK dir.")
