@@ -44,7 +44,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/python scripts/gen_docs_tables.py --check
 
-# The settings and error tables of docs/SERVICE.md, generated from app/settings.py and app/errors.py.
+# The settings and error tables of docs/SERVICE.md, generated from app/settings.py and app/api/errors.py.
 docs: install
 	$(BIN)/python scripts/gen_docs_tables.py
 

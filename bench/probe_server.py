@@ -1,4 +1,4 @@
-"""The real service (``app.main.create_app``) with measuring probes, for the benchmarks only.
+"""The real service (``app.api.factory.create_app``) with measuring probes, for the benchmarks only.
 
 ``--mode timed`` wraps the checkpoint's ModelBackend so that every call (forward pass, each head) is
 timed, times each request through the whole ASGI app, and the wait between a request entering the
@@ -25,9 +25,9 @@ from fastapi import FastAPI
 from PIL import Image
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.backend import HEAD_NAMES, Backend, EmbeddingResult
-from app.batching import MicroBatcher
-from app.main import create_app
+from app.api.factory import create_app
+from app.engine.backend import HEAD_NAMES, Backend, EmbeddingResult
+from app.engine.batching import MicroBatcher
 from app.settings import load_settings
 from model.record import Tweet
 
@@ -175,7 +175,7 @@ def build(checkpoint: Path, mode: str) -> ASGIApp:
         null = NullBackend(tuple(config["components"]), int(config["dim"]))
         app: FastAPI = create_app(settings, backend=lambda: null)
     else:
-        from app.model_backend import ModelBackend
+        from app.engine.model_backend import ModelBackend
 
         _patch_batcher()
 

@@ -15,8 +15,8 @@ import pytest
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from app.fake_backend import FakeBackend
-from app.middleware import AdmissionMiddleware
+from app.api.middleware import AdmissionMiddleware
+from app.engine.fake_backend import FakeBackend
 from app.settings import Settings
 from tests.app_fixtures import error_of, running_app
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import app.settings as settings_module
-from app.main import default_backend_factory
-from app.model_backend import ModelBackend, apply_torch_threads
+from app.api.factory import default_backend_factory
+from app.engine.model_backend import ModelBackend, apply_torch_threads
 from app.settings import Settings, SettingsError, default_torch_threads, load_settings
 
 

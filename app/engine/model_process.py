@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from app.backend import BackendUnavailableError
+from app.engine.backend import BackendUnavailableError
 from model.config import ModelConfig
 from model.embedding_batch import EmbeddingBatch
 from model.record import Tweet
@@ -52,8 +52,8 @@ def _serve(conn: Connection, path: str, device: str, fp16: bool, torch_threads: 
     try:
         import torch
 
-        from app.gc_freeze import freeze_startup_objects
-        from app.model_backend import apply_torch_threads
+        from app.engine.gc_freeze import freeze_startup_objects
+        from app.engine.model_backend import apply_torch_threads
         from model.embedder import TweetEmbedder
 
         if torch_threads is not None:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.redis_link import REDIS_ERRORS, RedisLink
+from app.engine.redis_link import REDIS_ERRORS, RedisLink
 
 ABSENT = np.zeros(0, np.float32)  # cached "this content has no embedding" (e.g. an unknown place)
 

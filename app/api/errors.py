@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.backend import BackendUnavailableError
+from app.engine.backend import BackendUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from app.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, PlaceGuessOut
+from app.engine.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, PlaceGuessOut
 from model.heads.bot_features import BotUser
 from model.record import Tweet
 
@@ -61,13 +61,13 @@ class ModelBackend:
 
         ``torch_threads`` (None: torch's default) is applied once, to the process that runs forward
         passes. With ``model_process`` that is each of ``model_processes`` child processes
-        (app/model_process.py) and this one keeps a single torch thread for the heads; otherwise it is
+        (app/engine/model_process.py) and this one keeps a single torch thread for the heads; otherwise it is
         this process."""
         from model.heads.loader import load_heads
 
         embedder: Any
         if model_process:
-            from app.model_process import ModelProcessPool
+            from app.engine.model_process import ModelProcessPool
 
             apply_torch_threads(1)
             embedder = ModelProcessPool(

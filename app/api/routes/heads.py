@@ -7,11 +7,10 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Depends
 
-from app.backend import EmbeddingResult
-from app.body import json_body, json_request_body
-from app.deps import ServiceDep, SettingsDep
-from app.routes import COMMON_ERRORS, error_responses
-from app.schemas import (
+from app.api.body import json_body, json_request_body
+from app.api.deps import ServiceDep, SettingsDep
+from app.api.routes import COMMON_ERRORS, error_responses
+from app.api.schemas import (
     HashtagRequest,
     HashtagResponse,
     HashtagResult,
@@ -26,9 +25,11 @@ from app.schemas import (
     SearchResult,
     TweetsIn,
 )
-from app.service import EmbeddingService
+from app.api.tweets import check_batch, check_k, decode_request_items, field_names
+from app.engine.backend import EmbeddingResult
+from app.engine.inputs import TweetInput
+from app.engine.service import EmbeddingService
 from app.settings import Settings
-from app.tweets import TweetInput, check_batch, check_k, decode_request_items, field_names
 
 router = APIRouter(tags=["heads"])
 

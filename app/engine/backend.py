@@ -1,7 +1,7 @@
 """What the routes need from a model: the ``Backend`` protocol and the embedding result it returns.
 
-Two implementations: ``ModelBackend`` (app/model_backend.py, the trained checkpoint and its heads) and
-``FakeBackend`` (app/fake_backend.py, deterministic hash vectors for tests and development). Every
+Two implementations: ``ModelBackend`` (app/engine/model_backend.py, the trained checkpoint and its heads) and
+``FakeBackend`` (app/engine/fake_backend.py, deterministic hash vectors for tests and development). Every
 method is synchronous and may be slow: the service calls them from worker threads, never on the loop.
 """
 
@@ -107,7 +107,7 @@ class Backend(Protocol):
 
     def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingResult:
         """Every component of every tweet in one forward pass; images[i] stands for tweets[i]'s image:
-        uint8 (S, S, 3) pixels at the image encoder's input size (app/images.py decodes to it)."""
+        uint8 (S, S, 3) pixels at the image encoder's input size (app/api/images.py decodes to it)."""
         ...
 
     def heads_available(self) -> dict[str, bool]:

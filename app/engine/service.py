@@ -1,6 +1,6 @@
 """The embedding service: backend + micro-batcher + cache + recent-tweet store, one per app.
 
-Routes reach it through app/deps.py. The backend loads in a worker thread after start-up, so
+Routes reach it through app/api/deps.py. The backend loads in a worker thread after start-up, so
 /health answers at once and /ready says 503 until the checkpoint and its heads are in memory.
 """
 
@@ -16,16 +16,16 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from app.backend import Backend, EmbeddingResult, EmbeddingRow, average_of
-from app.batching import BatcherClosedError, MicroBatcher, QueueFullError
-from app.cache import ABSENT, EmbeddingCache, MemoryCache, NoCache, RedisCache, cache_key
-from app.errors import ApiError
-from app.gc_freeze import freeze_startup_objects
-from app.metrics import ServiceMetrics
-from app.redis_link import RedisLink
+from app.api.errors import ApiError
+from app.engine.backend import Backend, EmbeddingResult, EmbeddingRow, average_of
+from app.engine.batching import BatcherClosedError, MicroBatcher, QueueFullError
+from app.engine.cache import ABSENT, EmbeddingCache, MemoryCache, NoCache, RedisCache, cache_key
+from app.engine.gc_freeze import freeze_startup_objects
+from app.engine.inputs import TweetInput
+from app.engine.metrics import ServiceMetrics
+from app.engine.redis_link import RedisLink
+from app.engine.store import MemoryStore, RecentTweetStore, RedisStore, StoredTweet, StoreUnavailableError
 from app.settings import Settings
-from app.store import MemoryStore, RecentTweetStore, RedisStore, StoredTweet, StoreUnavailableError
-from app.tweets import TweetInput
 from model.heads.bot_features import BotUser, TweetFields
 from model.record import Tweet
 

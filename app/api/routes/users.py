@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from app.body import json_body, json_request_body
-from app.deps import ServiceDep, SettingsDep
-from app.errors import ApiError
-from app.routes import COMMON_ERRORS, error_responses
-from app.schemas import BotScoreResponse, StoreRequest, StoreResponse
-from app.tweets import check_batch, decode_request_items, field_names
+from app.api.body import json_body, json_request_body
+from app.api.deps import ServiceDep, SettingsDep
+from app.api.errors import ApiError
+from app.api.routes import COMMON_ERRORS, error_responses
+from app.api.schemas import BotScoreResponse, StoreRequest, StoreResponse
+from app.api.tweets import check_batch, decode_request_items, field_names
 
 router = APIRouter(tags=["users"])
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from app.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, PlaceGuessOut, average_of
+from app.engine.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, PlaceGuessOut, average_of
 from model.heads.bot_features import BotUser
 from model.record import COMPONENTS, Tweet
 from model.tokenizer import tokenize

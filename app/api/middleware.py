@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_response
-from app.metrics import ServiceMetrics
+from app.api.errors import error_response
+from app.engine.metrics import ServiceMetrics
 
 BODY_METHODS: frozenset[str] = frozenset({"POST", "PUT", "PATCH"})
 
