@@ -26,9 +26,10 @@ from PIL import Image
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.factory import create_app
-from app.engine.backend import HEAD_NAMES, Backend, EmbeddingResult
+from app.engine.backend import HEAD_NAMES, Backend
 from app.engine.batching import MicroBatcher
 from app.settings import load_settings
+from model.embedding_batch import EmbeddingBatch
 from model.record import Tweet
 
 TIMED_METHODS = ("embed", "recommend_hashtags", "predict_location", "bot_explain", "search")
@@ -119,7 +120,7 @@ class NullBackend:
         self.checkpoint_digest = "0" * 64
         self._row = np.full(dim, 1 / np.sqrt(dim), np.float32)  # (dim,)
 
-    def embed(self, tweets: Sequence[Tweet], images: Sequence[Image.Image | None]) -> EmbeddingResult:
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[Image.Image | None]) -> EmbeddingBatch:
         n = len(tweets)
         has = {
             "text": [bool(t.text) for t in tweets],
@@ -130,7 +131,7 @@ class NullBackend:
         }
         block = np.broadcast_to(self._row, (n, self.dim)).copy()  # (N, dim)
         present = {c: np.asarray(has[c], bool) for c in self.components}  # (N,) each
-        return EmbeddingResult({c: block for c in self.components}, present, block)
+        return EmbeddingBatch({c: block for c in self.components}, present, block)
 
     def heads_available(self) -> dict[str, bool]:
         return dict.fromkeys(HEAD_NAMES, False)

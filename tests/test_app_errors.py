@@ -183,3 +183,20 @@ async def test_deeply_nested_json_is_a_client_error() -> None:
             )
             assert response.status_code == 400, (path, response.text)
             error_of(response)
+
+
+async def test_every_engine_error_has_one_http_type() -> None:
+    """app/api/errors.py is the one map from the engine's domain errors to the error table."""
+    from app.api.errors import ENGINE_ERRORS
+    from app.engine import errors as engine_errors
+
+    mapped = {cls for cls, _ in ENGINE_ERRORS}
+    defined = {
+        obj
+        for obj in vars(engine_errors).values()
+        if isinstance(obj, type)
+        and issubclass(obj, engine_errors.EngineError)
+        and obj is not engine_errors.EngineError
+    }
+    assert defined == mapped
+    assert all(name in ERROR_STATUS for _, name in ENGINE_ERRORS)

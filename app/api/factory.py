@@ -15,7 +15,13 @@ from fastapi.openapi.utils import get_openapi
 from app.api.auth import BearerAuthMiddleware
 from app.api.body import BODY_MODELS
 from app.api.errors import install_error_handlers
-from app.api.middleware import AdmissionMiddleware, BodyLimitMiddleware, MetricsMiddleware
+from app.api.middleware import (
+    AdmissionMiddleware,
+    BodyLimitMiddleware,
+    EarlyRefusalMiddleware,
+    MetricsMiddleware,
+    RouteTable,
+)
 from app.api.routes import embed, heads, ops, users
 from app.engine.backend import Backend
 from app.engine.metrics import ServiceMetrics
@@ -114,20 +120,13 @@ def create_app(
     for module in (embed, heads, users, ops):
         app.include_router(module.router)
 
-    def admission_retry_after(in_progress: int) -> int:
-        # Requests in progress that are not yet in the batch queue are about one tweet each.
-        batcher = service.batcher  # looked up per call: a restarted service has a new batcher
-        return batcher.retry_after_s(max(0, in_progress - batcher.depth))
-
-    # Inside the body reader: a permit is taken once the body is in, so slow uploads cannot hold one.
-    app.add_middleware(
-        AdmissionMiddleware,
-        routes=[route for module in (embed, heads, users) for route in module.router.routes],
-        limit=settings.inflight_limit,
-        retry_after_s=admission_retry_after,
-        on_reject=metrics.queue_rejections.inc,
-        on_in_progress=metrics.in_progress.set,
+    # Routes are matched once per request, by the outermost middleware, for every one after it.
+    routes = RouteTable(
+        [route for module in (embed, heads, users, ops) for route in module.router.routes],
+        model=[route for module in (embed, heads, users) for route in module.router.routes],
     )
+    # Inside the body reader: a permit is taken once the body is in, so slow uploads cannot hold one.
+    app.add_middleware(AdmissionMiddleware, admission=service.admission, routes=routes)
     # Inside auth: an unauthenticated request takes no reading place and its body is never read.
     app.add_middleware(
         BodyLimitMiddleware,
@@ -136,12 +135,10 @@ def create_app(
         read_timeout_s=settings.body_read_timeout_s,
         max_reading=settings.max_reading_requests,
     )
+    # Before the body reader: with every permit taken, a refusal costs no body read at all.
+    app.add_middleware(EarlyRefusalMiddleware, admission=service.admission, routes=routes)
     app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
-    app.add_middleware(
-        MetricsMiddleware,
-        metrics=metrics,
-        routes=[route for module in (embed, heads, users, ops) for route in module.router.routes],
-    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

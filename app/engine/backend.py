@@ -1,8 +1,11 @@
-"""What the routes need from a model: the ``Backend`` protocol and the embedding result it returns.
+"""What the engine needs from a model: the ``Backend`` protocol, and the ``Embedder`` protocol the
+model-backed one runs its forward passes on. Both speak model.embedding_batch.EmbeddingBatch.
 
-Two implementations: ``ModelBackend`` (app/engine/model_backend.py, the trained checkpoint and its heads) and
-``FakeBackend`` (app/engine/fake_backend.py, deterministic hash vectors for tests and development). Every
-method is synchronous and may be slow: the service calls them from worker threads, never on the loop.
+Two backends: ``ModelBackend`` (app/engine/model_backend.py, the trained checkpoint and its heads) and
+``FakeBackend`` (app/engine/fake_backend.py, deterministic hash vectors for tests and development). Two
+embedders: model.embedder.TweetEmbedder in this process, or ``ModelProcessPool``
+(app/engine/model_process.py) over child processes. Every method is synchronous and may be slow: the
+service calls them from worker threads, never on the loop.
 """
 
 from __future__ import annotations
@@ -13,67 +16,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from model.config import ModelConfig
+from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_features import BotUser
 from model.record import Tweet
 
 HEAD_NAMES: tuple[str, ...] = ("hashtags", "location", "bots", "image_index", "text_index")
-
-
-class BackendUnavailableError(RuntimeError):
-    """The model behind a loaded backend cannot answer (its process died); a 503, not a 500."""
-
-
-@dataclass
-class EmbeddingResult:
-    """Same fields as model.embedding_batch.EmbeddingBatch, so either can flow through the service."""
-
-    components: dict[str, np.ndarray]  # component -> (N, dim) float32, L2-normalised; zero rows where absent
-    present: dict[str, np.ndarray]  # component -> (N,) bool
-    average: np.ndarray  # (N, dim) L2-normalised mean of the present components
-
-    def __len__(self) -> int:
-        return int(self.average.shape[0])
-
-    def row(self, i: int) -> EmbeddingRow:
-        # Copies, not views: a cached row must not keep its whole batch's arrays alive.
-        return EmbeddingRow(
-            components={c: v[i].copy() for c, v in self.components.items()},
-            present={c: bool(p[i]) for c, p in self.present.items()},
-            average=self.average[i].copy(),
-        )
-
-    @classmethod
-    def from_rows(cls, rows: Sequence[EmbeddingRow], components: Sequence[str], dim: int) -> EmbeddingResult:
-        n = len(rows)
-        comps = {c: np.zeros((n, dim), np.float32) for c in components}  # (N, dim)
-        present = {c: np.zeros(n, bool) for c in components}  # (N,)
-        average = np.zeros((n, dim), np.float32)  # (N, dim)
-        for i, row in enumerate(rows):
-            for c in components:
-                if row.present.get(c, False):
-                    comps[c][i] = row.components[c]
-                    present[c][i] = True
-            average[i] = row.average
-        return cls(comps, present, average)
-
-
-@dataclass
-class EmbeddingRow:
-    """One tweet's share of an EmbeddingResult."""
-
-    components: dict[str, np.ndarray]  # component -> (dim,)
-    present: dict[str, bool]
-    average: np.ndarray  # (dim,)
-
-
-def average_of(components: dict[str, np.ndarray], present: dict[str, bool], dim: int) -> np.ndarray:
-    """The tweet average as DESIGN.md defines it: L2-normalised mean of the present components."""
-    rows = [v for c, v in components.items() if present.get(c, False)]
-    if not rows:
-        return np.zeros(dim, np.float32)
-    mean: np.ndarray = np.mean(np.stack(rows), axis=0)  # (dim,)
-    norm = float(np.linalg.norm(mean))
-    return (mean / norm).astype(np.float32) if norm > 0 else mean.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -97,6 +45,35 @@ class PlaceGuessOut:
     lon: float | None
 
 
+class Embedder(Protocol):
+    """The forward pass: model.embedder.TweetEmbedder, or the model-process pool standing in for it."""
+
+    config: ModelConfig
+    checkpoint_digest: str  # sha256 of manifest.json
+    fp16: bool
+
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingBatch:
+        """images[i]: tweets[i]'s uint8 (S, S, 3) pixels at the encoder's input size, or None."""
+        ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, dim) text-branch embeddings."""
+        ...
+
+    @property
+    def device_name(self) -> str: ...
+
+    @property
+    def processes(self) -> int:
+        """Model processes behind it; 0 when the forward pass runs in this process."""
+        ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class Backend(Protocol):
     """The model behind the routes. ``None`` from a head method means that head is not in the checkpoint."""
 
@@ -105,7 +82,7 @@ class Backend(Protocol):
     dim: int
     checkpoint_digest: str  # sha256 of manifest.json: the checkpoint's identity in cache keys
 
-    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingResult:
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingBatch:
         """Every component of every tweet in one forward pass; images[i] stands for tweets[i]'s image:
         uint8 (S, S, 3) pixels at the image encoder's input size (app/api/images.py decodes to it)."""
         ...
@@ -115,11 +92,11 @@ class Backend(Protocol):
         ...
 
     def recommend_hashtags(
-        self, batch: EmbeddingResult, k: int, exclude: list[set[str]] | None
+        self, batch: EmbeddingBatch, k: int, exclude: list[set[str]] | None
     ) -> list[list[tuple[str, float]]]: ...
 
     def predict_location(
-        self, batch: EmbeddingResult, profile_locations: Sequence[str | None], k: int
+        self, batch: EmbeddingBatch, profile_locations: Sequence[str | None], k: int
     ) -> list[list[PlaceGuessOut]]:
         """Top-k places per tweet; profile_locations[i] is the author's free-text profile location."""
         ...

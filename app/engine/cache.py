@@ -62,7 +62,8 @@ class MemoryCache:
 
     async def put_many(self, items: Sequence[tuple[str, np.ndarray]]) -> None:
         for key, vector in items:
-            self._data[key] = vector
+            # A copy: the vector is a row of a forward pass's batch, which it must not keep alive.
+            self._data[key] = vector.copy()
             self._data.move_to_end(key)
         while len(self._data) > self.max_entries:
             self._data.popitem(last=False)

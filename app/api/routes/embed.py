@@ -141,7 +141,7 @@ async def embed(request: Request, service: ServiceDep, settings: SettingsDep) ->
     inputs = await decode_request_items(
         items, field_names(len(items), body.tweet is not None), settings, uploads
     )
-    result = await service.embed(inputs)
+    result = await service.embed(inputs, backend)
     stored = 0
     if body.store:
         by_user: dict[str, list[int]] = defaultdict(list)
@@ -195,7 +195,7 @@ async def openai_embeddings(
                 Tweet(id=str(i), text=text, hashtags=tuple(tags), mentions=tuple(extract_mentions(text)))
             )
         )
-    result = await service.embed(inputs)
+    result = await service.embed(inputs, backend)
     data = []
     for i in range(len(inputs)):
         vector = result.average[i].astype(np.float32)

@@ -26,10 +26,11 @@ from app.api.schemas import (
     TweetsIn,
 )
 from app.api.tweets import check_batch, check_k, decode_request_items, field_names
-from app.engine.backend import EmbeddingResult
+from app.engine.backend import Backend
 from app.engine.inputs import TweetInput
 from app.engine.service import EmbeddingService
 from app.settings import Settings
+from model.embedding_batch import EmbeddingBatch
 
 router = APIRouter(tags=["heads"])
 
@@ -39,13 +40,12 @@ SearchBody = Annotated[SearchRequest, Depends(json_body(SearchRequest))]
 
 
 async def _embed_request(
-    body: TweetsIn, service: EmbeddingService, settings: Settings
-) -> tuple[list[TweetInput], EmbeddingResult]:
+    body: TweetsIn, service: EmbeddingService, backend: Backend, settings: Settings
+) -> tuple[list[TweetInput], EmbeddingBatch]:
     items = body.items()
     check_batch(len(items), settings)
-    service.require_backend()
     inputs = await decode_request_items(items, field_names(len(items), body.tweet is not None), settings)
-    return inputs, await service.embed(inputs)
+    return inputs, await service.embed(inputs, backend)
 
 
 @router.post(
@@ -62,7 +62,7 @@ async def recommend_hashtags(
 ) -> HashtagResponse:
     check_k(body.k, settings)
     backend = service.require_head("hashtags")
-    inputs, batch = await _embed_request(body, service, settings)
+    inputs, batch = await _embed_request(body, service, backend, settings)
     exclude = [set(it.tweet.hashtags) for it in inputs] if body.exclude_own else None
     ranked = await service.run_head(backend.recommend_hashtags, batch, body.k, exclude)
     return HashtagResponse(
@@ -87,7 +87,7 @@ async def predict_location(
 ) -> LocationResponse:
     check_k(body.k, settings)
     backend = service.require_head("location")
-    inputs, batch = await _embed_request(body, service, settings)
+    inputs, batch = await _embed_request(body, service, backend, settings)
     profiles = [it.tweet.user_location for it in inputs]
     guesses = await service.run_head(backend.predict_location, batch, profiles, body.k)
     return LocationResponse(
@@ -111,7 +111,7 @@ async def _search(
 ) -> SearchResponse:
     check_k(body.k, settings)
     backend = service.require_head(f"{index}_index")
-    inputs, batch = await _embed_request(body, service, settings)
+    inputs, batch = await _embed_request(body, service, backend, settings)
     wanted = [c for c in backend.components if body.components is None or c in body.components]
     queries = []
     for i in range(len(inputs)):

@@ -40,7 +40,7 @@ async def bot_score(
 ) -> BotScoreResponse:
     backend = service.require_head("bots")
     limit = min(n or backend.bot_recent_tweets, service.settings.store_max_tweets)
-    tweets, posters = await service.recent_user(user, limit)
+    tweets, posters = await service.recent_user(user, limit, backend)
     scored = await service.run_head(backend.bot_explain, tweets, posters)
     score = min(1.0, max(0.0, float(scored.probability)))
     threshold = backend.bot_threshold
@@ -80,7 +80,7 @@ async def store_tweets(
     settings: SettingsDep,
 ) -> StoreResponse:
     check_batch(len(body.tweets), settings)
-    service.require_backend()
+    backend = service.require_backend()
     fields = field_names(len(body.tweets), False)
     for field, tweet in zip(fields, body.tweets, strict=True):
         if tweet.user_id is not None and str(tweet.user_id) != user:
@@ -88,6 +88,6 @@ async def store_tweets(
                 "validation_error", f"{field}.user_id: {tweet.user_id!r} is not the path's user {user!r}"
             )
     inputs = await decode_request_items(body.tweets, fields, settings, None, user)
-    result = await service.embed(inputs)
+    result = await service.embed(inputs, backend)
     total = await service.store_tweets(user, inputs, result.average)
     return StoreResponse(user=user, stored=len(inputs), total=total)
