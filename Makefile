@@ -26,7 +26,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip wheel
-	$(BIN)/pip install -c constraints.txt -e '.[dev,ray]'
+	$(BIN)/pip install -c constraints.txt -e '.[dev,train,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)
