@@ -13,7 +13,8 @@ COPY constraints.txt pyproject.toml README.md ./
 COPY app ./app
 COPY model ./model
 COPY training ./training
-RUN pip install -c constraints.txt . && pip check
+# The serving set only (pyproject's core dependencies; training-only packages are the `train` extra).
+RUN pip install -c constraints.txt '.[serve]' && pip check
 
 FROM python:3.11-slim
 # libgomp: OpenMP runtime used by faiss-cpu and scikit-learn.

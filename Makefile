@@ -26,7 +26,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip wheel
-	$(BIN)/pip install -c constraints.txt -e '.[dev,ray]'
+	$(BIN)/pip install -c constraints.txt -e '.[dev,train,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -44,7 +44,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/python scripts/gen_docs_tables.py --check
 
-# The settings and error tables of docs/SERVICE.md, generated from app/settings.py and app/errors.py.
+# The settings and error tables of docs/SERVICE.md, generated from app/settings.py and app/api/errors.py.
 docs: install
 	$(BIN)/python scripts/gen_docs_tables.py
 

@@ -45,7 +45,7 @@ def serve(
     """Serve embeddings, hashtags, locations, bot scores and retrieval over HTTP (OpenAPI at /docs)."""
     import uvicorn
 
-    from app.main import create_app
+    from app.api.factory import create_app
     from app.settings import SettingsError, load_settings
 
     overrides: dict[str, Any] = {}

@@ -61,7 +61,7 @@ class _TweetembedReplica:
         self.settings = load_settings(**overrides)
 
     def __serve_build_asgi_app__(self) -> Any:  # called by Serve once per replica, after __init__
-        from app.main import create_app
+        from app.api.factory import create_app
 
         return create_app(self.settings)
 

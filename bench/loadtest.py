@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.store import StoredTweet
+from app.engine.store import StoredTweet
 from bench import loadgen, report
 from bench.artifacts import ensure
 from bench.loadgen import TIMEOUT, TRANSPORT_ERROR, Outcome, Request, RunResult, closed_loop, open_loop

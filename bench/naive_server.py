@@ -14,10 +14,10 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from app.routes.embed import embed_result
-from app.schemas import EmbedRequest, EmbedResponse
+from app.api.routes.embed import embed_result
+from app.api.schemas import EmbedRequest, EmbedResponse
+from app.api.tweets import decode_items, field_names
 from app.settings import load_settings
-from app.tweets import decode_items, field_names
 from model.embedder import TweetEmbedder
 
 

@@ -1,4 +1,4 @@
-"""The real service (``app.main.create_app``) with measuring probes, for the benchmarks only.
+"""The real service (``app.api.factory.create_app``) with measuring probes, for the benchmarks only.
 
 ``--mode timed`` wraps the checkpoint's ModelBackend so that every call (forward pass, each head) is
 timed, times each request through the whole ASGI app, and the wait between a request entering the
@@ -25,10 +25,11 @@ from fastapi import FastAPI
 from PIL import Image
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.backend import HEAD_NAMES, Backend, EmbeddingResult
-from app.batching import MicroBatcher
-from app.main import create_app
+from app.api.factory import create_app
+from app.engine.backend import HEAD_NAMES, Backend
+from app.engine.batching import MicroBatcher
 from app.settings import load_settings
+from model.embedding_batch import EmbeddingBatch
 from model.record import Tweet
 
 TIMED_METHODS = ("embed", "recommend_hashtags", "predict_location", "bot_explain", "search")
@@ -119,7 +120,7 @@ class NullBackend:
         self.checkpoint_digest = "0" * 64
         self._row = np.full(dim, 1 / np.sqrt(dim), np.float32)  # (dim,)
 
-    def embed(self, tweets: Sequence[Tweet], images: Sequence[Image.Image | None]) -> EmbeddingResult:
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[Image.Image | None]) -> EmbeddingBatch:
         n = len(tweets)
         has = {
             "text": [bool(t.text) for t in tweets],
@@ -130,7 +131,7 @@ class NullBackend:
         }
         block = np.broadcast_to(self._row, (n, self.dim)).copy()  # (N, dim)
         present = {c: np.asarray(has[c], bool) for c in self.components}  # (N,) each
-        return EmbeddingResult({c: block for c in self.components}, present, block)
+        return EmbeddingBatch({c: block for c in self.components}, present, block)
 
     def heads_available(self) -> dict[str, bool]:
         return dict.fromkeys(HEAD_NAMES, False)
@@ -175,7 +176,7 @@ def build(checkpoint: Path, mode: str) -> ASGIApp:
         null = NullBackend(tuple(config["components"]), int(config["dim"]))
         app: FastAPI = create_app(settings, backend=lambda: null)
     else:
-        from app.model_backend import ModelBackend
+        from app.engine.model_backend import ModelBackend
 
         _patch_batcher()
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.redis_link import RedisLink
-from app.store import RedisStore, StoredTweet
+from app.engine.redis_link import RedisLink
+from app.engine.store import RedisStore, StoredTweet
 from bench import loadgen
 from bench.loadgen import Request, closed_loop
 from bench.redis_proc import PROJECT_CONFIG, RedisProcess

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.redis_link import RedisLink
-from app.store import RedisStore, StoredTweet
+from app.engine.redis_link import RedisLink
+from app.engine.store import RedisStore, StoredTweet
 from bench.redis_proc import RedisProcess
 from model.heads.bot_features import TweetFields
 from model.record import Tweet

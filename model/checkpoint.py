@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,28 @@ def verify_manifest(ckpt_dir: Path) -> dict[str, str]:
                 "whose hash is unknown"
             )
     return files
+
+
+@dataclass(frozen=True)
+class VerifiedCheckpoint:
+    """A checkpoint directory whose manifest ``verify_checkpoint`` has checked.
+
+    Loaders given one (TweetEmbedder.load, load_heads) skip the hashing: the service verifies once, in
+    its own process, and hands this to its model processes, instead of 1 + N full hashes of a
+    checkpoint that may hold a multi-GB word-vector file. Loaders given a plain path verify it."""
+
+    path: Path
+    files: dict[str, str]  # relative path -> sha256, as verified
+    digest: str  # manifest_digest(path)
+
+
+def verify_checkpoint(ckpt: Path | VerifiedCheckpoint) -> VerifiedCheckpoint:
+    """``ckpt`` verified (verify_manifest); one already verified is returned as it is."""
+    if isinstance(ckpt, VerifiedCheckpoint):
+        return ckpt
+    path = Path(ckpt)
+    files = verify_manifest(path)
+    return VerifiedCheckpoint(path, files, manifest_digest(path))
 
 
 def manifest_digest(ckpt_dir: Path) -> str:

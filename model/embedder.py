@@ -86,9 +86,12 @@ class TweetEmbedder:
             self._minilm = MiniLMEncoder(device=device)
 
     @classmethod
-    def load(cls, path: Path, device: str = "auto", fp16: bool = False) -> TweetEmbedder:
-        path = Path(path)
-        ck.verify_manifest(path)  # before reading anything else
+    def load(
+        cls, checkpoint: Path | ck.VerifiedCheckpoint, device: str = "auto", fp16: bool = False
+    ) -> TweetEmbedder:
+        """A plain path is verified first, before anything else is read; a VerifiedCheckpoint was."""
+        verified = ck.verify_checkpoint(checkpoint)
+        path = verified.path
         try:
             config = ModelConfig.load(path / ck.CONFIG)
         except (OSError, ValueError, TypeError) as exc:
@@ -114,7 +117,18 @@ class TweetEmbedder:
         featurizer = Featurizer(
             config, vocab, word_vectors, user_vectors, places=None, place_encodings=place_encodings
         )
-        return cls(model, featurizer, resolved, ck.manifest_digest(path), fp16=fp16)
+        return cls(model, featurizer, resolved, verified.digest, fp16=fp16)
+
+    # What a server asks of any embedder (in this process or behind a pipe): app/engine/backend.py.
+    processes = 0  # the forward pass runs in the caller's process
+    alive = True  # nothing here can die on its own
+
+    @property
+    def device_name(self) -> str:
+        return str(self.device)
+
+    def close(self) -> None:
+        """Nothing to release: the model lives and goes with this process."""
 
     # ---- queries ---------------------------------------------------------------------------------
     def knows_user(self, user_id: str | None) -> bool:

@@ -1,7 +1,7 @@
 """The settings and error tables of docs/SERVICE.md, generated from the code.
 
 The settings table comes from ``Settings.model_fields`` (app/settings.py: name, default, bounds and
-description), the error table from ``ERROR_STATUS`` (app/errors.py) and the ``WHEN`` column below.
+description), the error table from ``ERROR_STATUS`` (app/api/errors.py) and the ``WHEN`` column below.
 Each table sits between marker comments in the page; everything else in the page is left alone.
 
     python scripts/gen_docs_tables.py           # rewrite the tables in docs/SERVICE.md
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "SERVICE.md"
 
 # When each error type is answered: documentation, so it lives with the docs generator rather than
-# in app/errors.py; a type without an entry here (or an entry without a type) stops the generator.
+# in app/api/errors.py; a type without an entry here (or an entry without a type) stops the generator.
 WHEN: dict[str, str] = {
     "malformed_json": "the body (or the multipart `request` field) is not JSON, on every endpoint alike",
     "bad_request": "broken multipart; headers over `TWEETEMBED_MAX_HEADER_BYTES` (uvicorn's own 400)",
@@ -112,13 +112,13 @@ def settings_table() -> str:
 
 
 def errors_table() -> str:
-    from app.errors import ERROR_STATUS
+    from app.api.errors import ERROR_STATUS
 
     missing = sorted(set(ERROR_STATUS) - set(WHEN))
     unknown = sorted(set(WHEN) - set(ERROR_STATUS))
     if missing or unknown:
         raise SystemExit(
-            f"scripts/gen_docs_tables.py WHEN is out of step with app/errors.py ERROR_STATUS: "
+            f"scripts/gen_docs_tables.py WHEN is out of step with app/api/errors.py ERROR_STATUS: "
             f"no entry for {missing}, no such type {unknown}"
         )
     rows = ["| status | `type` | when |", "|---|---|---|"]

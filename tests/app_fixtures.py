@@ -22,9 +22,9 @@ import httpx
 from fastapi import FastAPI
 from PIL import Image
 
-from app.backend import Backend
-from app.fake_backend import FakeBackend
-from app.main import create_app
+from app.api.factory import create_app
+from app.engine.backend import Backend
+from app.engine.fake_backend import FakeBackend
 from app.settings import Settings
 
 

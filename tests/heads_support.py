@@ -48,8 +48,17 @@ class _Config:
 
 
 class FakeEmbedder:
+    # What app/engine/backend.py's Embedder protocol asks beyond embed/embed_texts (ModelBackend in tests).
+    fp16 = False
+    processes = 0
+    alive = True
+    device_name = "cpu"
+
     def __init__(self, components: Sequence[str] = COMPONENTS) -> None:
         self.config = _Config(components=tuple(components))
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def _text(self, text: str) -> np.ndarray:
         words = [w for w in text.split() if not w.startswith("#")]

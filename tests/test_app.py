@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from app.fake_backend import FakeBackend
+from app.engine.fake_backend import FakeBackend
 from tests.app_fixtures import b64, error_of, png_bytes, running_app
 
 pytestmark = pytest.mark.asyncio

@@ -1,7 +1,8 @@
 """Admission control: past TWEETEMBED_MAX_INFLIGHT_REQUESTS, model endpoints answer 429 at once,
 before the app parses the body, while the accepted requests go on and the service recovers right
 after. (In the service the body reader runs first, so that slow uploads hold no permit:
-tests/test_app_slow_clients.py.)"""
+tests/test_app_slow_clients.py; with every permit already taken as the headers arrive, the body is
+not read at all.)"""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pytest
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from app.fake_backend import FakeBackend
-from app.middleware import AdmissionMiddleware
+from app.api.middleware import AdmissionMiddleware, RouteTable
+from app.engine.admission import Admission
+from app.engine.fake_backend import FakeBackend
 from app.settings import Settings
 from tests.app_fixtures import error_of, running_app
 
@@ -81,9 +83,9 @@ async def test_admission_refuses_before_reading_the_body() -> None:
     async def embed_endpoint() -> None:  # only its route matters here
         raise AssertionError("not called")
 
-    gate = AdmissionMiddleware(
-        inner, routes=[Route("/embed", embed_endpoint, methods=["POST"])], limit=1, retry_after_s=lambda n: 7
-    )
+    embed_route = Route("/embed", embed_endpoint, methods=["POST"])
+    admission = Admission(limit=1, retry_after_s=lambda n: 7)
+    gate = AdmissionMiddleware(inner, admission, RouteTable([embed_route], model=[embed_route]))
 
     def scope(path: str, method: str = "POST") -> Scope:
         return {
@@ -112,7 +114,7 @@ async def test_admission_refuses_before_reading_the_body() -> None:
     first_sent, first_send = collector()
     first = asyncio.create_task(gate(scope("/embed"), body, first_send))
     await asyncio.sleep(0.01)
-    assert gate.in_progress == 1
+    assert admission.in_progress == 1
 
     refused_sent, refused_send = collector()
     await gate(scope("/embed"), unread, refused_send)
@@ -126,9 +128,71 @@ async def test_admission_refuses_before_reading_the_body() -> None:
     other_sent, other_send = collector()
     other = asyncio.create_task(gate(scope("/metrics", "GET"), body, other_send))  # not counted
     await asyncio.sleep(0.01)
-    assert reached == ["/embed", "/metrics"] and gate.in_progress == 1
+    assert reached == ["/embed", "/metrics"] and admission.in_progress == 1
 
     release.set()
     await asyncio.gather(first, other)
     assert first_sent[0]["status"] == 200 and other_sent[0]["status"] == 200
-    assert gate.in_progress == 0
+    assert admission.in_progress == 0
+
+
+def _http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> Scope:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _answer(app: Any, scope: Scope) -> list[Message]:
+    """The app's answer to a request whose body never arrives (a read would wait for ever)."""
+    sent: list[Message] = []
+
+    async def never() -> Message:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async with asyncio.timeout(2):
+        await app(scope, never, send)
+    return sent
+
+
+async def test_with_every_permit_taken_a_request_is_refused_before_its_body_is_read() -> None:
+    backend = FakeBackend(delay_s=0.5)
+    async with running_app(backend, cache_enabled=False, max_inflight_requests=1) as (app, client):
+        busy = asyncio.create_task(client.post("/embed", json={"tweet": {"id": 1, "text": "holds it"}}))
+        while not backend.batch_sizes:  # in its forward pass, so holding the one permit
+            await asyncio.sleep(0.005)
+        headers = [(b"host", b"x"), (b"content-type", b"application/json"), (b"content-length", b"100")]
+        started = time.perf_counter()
+        sent = await _answer(app, _http_scope("POST", "/embed", headers))
+        assert time.perf_counter() - started < 0.25  # not after the busy request's forward pass
+        start = sent[0]
+        assert start["status"] == 429
+        answer_headers: dict[bytes, bytes] = dict(start["headers"])
+        assert answer_headers[b"connection"] == b"close"  # the unread body must not be parsed
+        assert int(answer_headers[b"retry-after"]) >= 1
+        assert json.loads(sent[1]["body"])["error"]["type"] == "queue_full"
+        # A templated model endpoint without a body is refused the same way, and keeps its connection.
+        sent = await _answer(app, _http_scope("GET", "/bot-score/alice", [(b"host", b"x")]))
+        assert sent[0]["status"] == 429 and b"connection" not in dict(sent[0]["headers"])
+        admission = app.state.service.admission
+        assert admission.in_progress == 1  # the refusals took nothing
+        assert (await busy).status_code == 200
+        assert admission.in_progress == 0
+        metrics = (await client.get("/metrics")).text
+        assert 'tweetembed_requests_total{endpoint="/embed",method="POST",status="429"} 1.0' in metrics
+        assert 'endpoint="/bot-score/{user}",method="GET",status="429"} 1.0' in metrics
+        assert "tweetembed_queue_rejections_total 2.0" in metrics

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from app.batching import BatcherClosedError, MicroBatcher, QueueFullError
-from app.fake_backend import FakeBackend
+from app.engine.batching import BatcherClosedError, MicroBatcher, QueueFullError
+from app.engine.fake_backend import FakeBackend
 from tests.app_fixtures import error_of, running_app
 
 pytestmark = pytest.mark.asyncio

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import ERROR_STATUS
+from app.api.errors import ERROR_STATUS
 from tests.app_fixtures import b64, error_of, png_bomb, png_bytes, running_app
 
 pytestmark = pytest.mark.asyncio
@@ -148,7 +148,7 @@ async def test_k_and_query_limits() -> None:
 
 
 async def test_missing_head_is_503() -> None:
-    from app.fake_backend import FakeBackend
+    from app.engine.fake_backend import FakeBackend
 
     async with running_app(FakeBackend(heads=("hashtags",))) as (_, client):
         response = await client.post("/predict-location", json={"tweet": {"id": 1, "text": "x"}})
@@ -168,7 +168,7 @@ async def test_openai_input_errors() -> None:
 
 
 async def test_every_error_type_has_a_status_from_the_table() -> None:
-    from app.errors import ApiError
+    from app.api.errors import ApiError
 
     assert set(ERROR_STATUS.values()) <= {400, 401, 404, 405, 408, 413, 415, 422, 429, 500, 503}
     with pytest.raises(ValueError, match="unknown error type"):
@@ -183,3 +183,20 @@ async def test_deeply_nested_json_is_a_client_error() -> None:
             )
             assert response.status_code == 400, (path, response.text)
             error_of(response)
+
+
+async def test_every_engine_error_has_one_http_type() -> None:
+    """app/api/errors.py is the one map from the engine's domain errors to the error table."""
+    from app.api.errors import ENGINE_ERRORS
+    from app.engine import errors as engine_errors
+
+    mapped = {cls for cls, _ in ENGINE_ERRORS}
+    defined = {
+        obj
+        for obj in vars(engine_errors).values()
+        if isinstance(obj, type)
+        and issubclass(obj, engine_errors.EngineError)
+        and obj is not engine_errors.EngineError
+    }
+    assert defined == mapped
+    assert all(name in ERROR_STATUS for _, name in ENGINE_ERRORS)

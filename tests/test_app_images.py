@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.images import FAKE_BACKEND_INPUT, decode_image, open_image
+from app.api.images import FAKE_BACKEND_INPUT, decode_image, open_image
 from model.config import SMALL, ModelConfig
 from model.featurize import image_pixels
 from model.image_input import encoder_pixels
@@ -263,7 +263,7 @@ def test_peak_rss_of_both_processes_stays_small(served: tuple[str, int, int], bi
 
 
 def test_checkpoint_size_is_what_the_service_decodes_to(tmp_path: Path) -> None:
-    from app.images import encoder_config
+    from app.api.images import encoder_config
 
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()

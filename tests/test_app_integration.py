@@ -22,7 +22,7 @@ pytest.importorskip("model.heads.loader", reason="model.heads is not written yet
 import httpx
 import torch
 
-from app.main import create_app
+from app.api.factory import create_app
 from app.settings import Settings
 from model.record import Tweet
 

@@ -1,4 +1,4 @@
-"""The forward pass in child processes (app/model_process.py): same numbers as in process, a clear
+"""The forward pass in child processes (app/engine/model_process.py): same numbers as in process, a clear
 error when the checkpoint is bad, a 503 (not a 500) when a process dies, several processes computing
 side by side, and no process left behind."""
 
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from app.main import create_app
-from app.model_backend import ModelBackend
-from app.model_process import ModelProcessError, ModelProcessPool, RemoteEmbedder
+from app.api.factory import create_app
+from app.engine.model_backend import ModelBackend
+from app.engine.model_process import ModelProcessError, ModelProcessPool, RemoteEmbedder
 from app.settings import Settings
 from model.embedder import TweetEmbedder
 from model.record import Tweet

@@ -8,7 +8,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from app.fake_backend import FakeBackend
+from app.engine.fake_backend import FakeBackend
 from tests.app_fixtures import error_of, running_app
 from tests.redis_fixtures import RedisServer
 
@@ -134,7 +134,7 @@ async def test_store_users_expire_and_are_capped(redis_server: RedisServer) -> N
 
 
 async def test_store_counts_distinct_posters_of_a_text(redis_server: RedisServer) -> None:
-    from app.store import RedisStore
+    from app.engine.store import RedisStore
     from model.heads.bot_features import text_hash
 
     async with running_app(redis_url=redis_server.url) as (app, client):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.store import RedisStore
+from app.engine.store import RedisStore
 from bench.redis_proc import PROJECT_CONFIG, RedisProcess
 from bench.service_proc import ROOT
 from tests.app_fixtures import running_app

@@ -1,6 +1,6 @@
 """What one request costs the event loop: no thread hop to resolve a dependency, and no full garbage
-collection over what start-up left alive (both measured as large costs; see app/deps.py and
-app/gc_freeze.py)."""
+collection over what start-up left alive (both measured as large costs; see app/api/deps.py and
+app/engine/gc_freeze.py)."""
 
 from __future__ import annotations
 

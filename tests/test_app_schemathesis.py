@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.config import SchemathesisConfig
 
-from app.fake_backend import FakeBackend
-from app.main import create_app
+from app.api.factory import create_app
+from app.engine.fake_backend import FakeBackend
 from app.settings import Settings
 
 APP = create_app(

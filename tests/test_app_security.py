@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.auth import key_matches
+from app.api.auth import key_matches
 from app.settings import SettingsError, load_settings
 from tests.app_fixtures import error_of, running_app
 

@@ -158,7 +158,7 @@ async def test_past_the_reading_bound_a_new_upload_gets_429_and_a_timeout_frees_
 
     from starlette.types import Message, Receive, Scope, Send
 
-    from app.middleware import BodyLimitMiddleware
+    from app.api.middleware import BodyLimitMiddleware
 
     reached: list[bytes] = []
 

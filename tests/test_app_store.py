@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from app.store import MemoryStore, StoredTweet
+from app.engine.store import MemoryStore, StoredTweet
 from model.heads.bot_features import MAX_MENTIONS, MAX_TEXT_CHARS, TweetFields, text_hash
 from model.record import Tweet
 

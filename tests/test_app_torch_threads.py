@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import app.settings as settings_module
-from app.main import default_backend_factory
-from app.model_backend import ModelBackend, apply_torch_threads
+from app.api.factory import default_backend_factory
+from app.engine.model_backend import ModelBackend, apply_torch_threads
 from app.settings import Settings, SettingsError, default_torch_threads, load_settings
 
 
@@ -34,6 +34,7 @@ def test_setting_is_read_and_validated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _stub_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    import model.checkpoint
     import model.embedder
     import model.heads.loader
 
@@ -41,6 +42,7 @@ def _stub_model(monkeypatch: pytest.MonkeyPatch) -> None:
     stub = SimpleNamespace(config=config, checkpoint_digest="d" * 64)
     monkeypatch.setattr(model.embedder.TweetEmbedder, "load", classmethod(lambda cls, *a, **k: stub))
     monkeypatch.setattr(model.heads.loader, "load_heads", lambda path: SimpleNamespace())
+    monkeypatch.setattr(model.checkpoint, "verify_checkpoint", lambda path: path)  # no manifest here
 
 
 def test_model_load_applies_the_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

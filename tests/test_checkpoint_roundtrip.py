@@ -153,3 +153,29 @@ def test_loading_imports_no_training_code(trained: tuple[Path, Path]) -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_verified_checkpoint_is_hashed_once(
+    trained: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service verifies once (model.checkpoint.verify_checkpoint) and its loaders do not hash again;
+    a plain path handed to a loader is still verified."""
+    import model.checkpoint
+    from model.checkpoint import verify_checkpoint
+    from model.heads.loader import load_heads
+
+    _, ckpt = trained
+    verified = verify_checkpoint(ckpt)
+    assert verified.digest == manifest_digest(ckpt) and verified.files == verify_manifest(ckpt)
+    calls: list[Path] = []
+
+    def counting(path: Path) -> dict[str, str]:
+        calls.append(Path(path))
+        return verified.files
+
+    monkeypatch.setattr(model.checkpoint, "verify_manifest", counting)
+    embedder = TweetEmbedder.load(verified, device="cpu")
+    load_heads(verified)
+    assert calls == [] and embedder.checkpoint_digest == verified.digest
+    TweetEmbedder.load(ckpt, device="cpu")
+    assert calls == [ckpt]

@@ -27,7 +27,7 @@ def test_the_service_page_tables_are_up_to_date() -> None:
 
 
 def test_every_setting_and_error_type_has_a_row() -> None:
-    from app.errors import ERROR_STATUS
+    from app.api.errors import ERROR_STATUS
     from app.settings import Settings
 
     page = (ROOT / "docs" / "SERVICE.md").read_text(encoding="utf-8")
@@ -38,7 +38,7 @@ def test_every_setting_and_error_type_has_a_row() -> None:
 
 
 def test_a_changed_description_or_error_type_makes_the_page_stale(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app import errors
+    from app.api import errors
     from app.settings import Settings
 
     gen = _generator()

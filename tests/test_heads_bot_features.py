@@ -120,7 +120,7 @@ def selected_checkpoint(tmp_path: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.asyncio
 async def test_fit_then_serve_gives_the_same_score_for_the_same_tweets(selected_checkpoint: Path) -> None:
-    from app.model_backend import ModelBackend
+    from app.engine.model_backend import ModelBackend
     from tests.app_fixtures import running_app
 
     heads = load_heads(selected_checkpoint)

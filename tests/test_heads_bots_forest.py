@@ -137,7 +137,7 @@ def forest_checkpoint(tmp_path: Path) -> Path:
 
 
 def test_build_heads_forest_loads_and_scores_through_the_service_backend(forest_checkpoint: Path) -> None:
-    from app.model_backend import ModelBackend
+    from app.engine.model_backend import ModelBackend
 
     heads = load_heads(forest_checkpoint)
     assert isinstance(heads.bots, ForestBotDetector)

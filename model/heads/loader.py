@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.checkpoint import CheckpointError, verify_manifest
+from model.checkpoint import CheckpointError, VerifiedCheckpoint, verify_checkpoint
 from model.heads.bot_forest import ForestBotDetector
 from model.heads.bot_head import CnnBotDetector, KnnBotDetector, load_bot_detector
 from model.heads.bot_selected import SelectedBotDetector
@@ -44,12 +44,13 @@ class Heads:
         ]
 
 
-def load_heads(ckpt_dir: Path) -> Heads:
-    ckpt_dir = Path(ckpt_dir)
+def load_heads(checkpoint: Path | VerifiedCheckpoint) -> Heads:
+    """A plain path is verified first (CheckpointError on any mismatch or missing file)."""
+    ckpt_dir = checkpoint.path if isinstance(checkpoint, VerifiedCheckpoint) else Path(checkpoint)
     heads_dir = ckpt_dir / HEADS_DIR
     if not heads_dir.is_dir():
         return Heads()
-    listed = verify_manifest(ckpt_dir)  # raises CheckpointError on any mismatch or missing file
+    listed = verify_checkpoint(checkpoint).files
     on_disk = sorted(p.relative_to(ckpt_dir).as_posix() for p in heads_dir.rglob("*") if p.is_file())
     unlisted = [p for p in on_disk if p not in listed]
     if unlisted:

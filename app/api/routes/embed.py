@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
-from app.body import json_body, json_request_body, parse_json, validate_body
-from app.deps import ServiceDep, SettingsDep
-from app.errors import ApiError
-from app.routes import COMMON_ERRORS, error_responses
-from app.schemas import (
+from app.api.body import json_body, json_request_body, parse_json, validate_body
+from app.api.deps import ServiceDep, SettingsDep
+from app.api.errors import ApiError
+from app.api.routes import COMMON_ERRORS, error_responses
+from app.api.schemas import (
     EmbedRequest,
     EmbedResponse,
     EmbedResult,
@@ -24,7 +24,8 @@ from app.schemas import (
     OpenAIEmbeddingResponse,
     OpenAIUsage,
 )
-from app.tweets import TweetInput, check_batch, check_hashtags, decode_request_items, field_names
+from app.api.tweets import check_batch, check_hashtags, decode_request_items, field_names
+from app.engine.inputs import TweetInput
 from model.record import Tweet
 from model.tokenizer import extract_hashtags, extract_mentions, tokenize
 
@@ -140,7 +141,7 @@ async def embed(request: Request, service: ServiceDep, settings: SettingsDep) ->
     inputs = await decode_request_items(
         items, field_names(len(items), body.tweet is not None), settings, uploads
     )
-    result = await service.embed(inputs)
+    result = await service.embed(inputs, backend)
     stored = 0
     if body.store:
         by_user: dict[str, list[int]] = defaultdict(list)
@@ -194,7 +195,7 @@ async def openai_embeddings(
                 Tweet(id=str(i), text=text, hashtags=tuple(tags), mentions=tuple(extract_mentions(text)))
             )
         )
-    result = await service.embed(inputs)
+    result = await service.embed(inputs, backend)
     data = []
     for i in range(len(inputs)):
         vector = result.average[i].astype(np.float32)

@@ -12,14 +12,20 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.auth import BearerAuthMiddleware
-from app.backend import Backend
-from app.body import BODY_MODELS
-from app.errors import install_error_handlers
-from app.metrics import ServiceMetrics
-from app.middleware import AdmissionMiddleware, BodyLimitMiddleware, MetricsMiddleware
-from app.routes import embed, heads, ops, users
-from app.service import EmbeddingService
+from app.api.auth import BearerAuthMiddleware
+from app.api.body import BODY_MODELS
+from app.api.errors import install_error_handlers
+from app.api.middleware import (
+    AdmissionMiddleware,
+    BodyLimitMiddleware,
+    EarlyRefusalMiddleware,
+    MetricsMiddleware,
+    RouteTable,
+)
+from app.api.routes import embed, heads, ops, users
+from app.engine.backend import Backend
+from app.engine.metrics import ServiceMetrics
+from app.engine.service import EmbeddingService
 from app.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -32,10 +38,10 @@ bot detection, retrieval). Every error is `{"error": {"type": ..., "message": ..
 def default_backend_factory(settings: Settings) -> Callable[[], Backend]:
     def load() -> Backend:
         if settings.fake_backend:
-            from app.fake_backend import FakeBackend
+            from app.engine.fake_backend import FakeBackend
 
             return FakeBackend(delay_s=settings.fake_delay_ms / 1000.0)
-        from app.model_backend import ModelBackend
+        from app.engine.model_backend import ModelBackend
 
         assert settings.checkpoint is not None  # Settings validation guarantees it
         return ModelBackend.load(
@@ -52,7 +58,7 @@ def default_backend_factory(settings: Settings) -> Callable[[], Backend]:
 
 def schema_limits(components: dict[str, Any], settings: Settings) -> None:
     """Write the configured limits into the request schemas, so that the schema says what this server
-    accepts: the static bounds in app/schemas.py are only the widest any configuration allows."""
+    accepts: the static bounds in app/api/schemas.py are only the widest any configuration allows."""
     tweet = components["TweetIn"]["properties"]
     tweet["text"]["anyOf"][0]["maxLength"] = settings.max_text_chars
     tweet["hashtags"]["anyOf"][0]["maxItems"] = settings.max_hashtags
@@ -114,20 +120,13 @@ def create_app(
     for module in (embed, heads, users, ops):
         app.include_router(module.router)
 
-    def admission_retry_after(in_progress: int) -> int:
-        # Requests in progress that are not yet in the batch queue are about one tweet each.
-        batcher = service.batcher  # looked up per call: a restarted service has a new batcher
-        return batcher.retry_after_s(max(0, in_progress - batcher.depth))
-
-    # Inside the body reader: a permit is taken once the body is in, so slow uploads cannot hold one.
-    app.add_middleware(
-        AdmissionMiddleware,
-        routes=[route for module in (embed, heads, users) for route in module.router.routes],
-        limit=settings.inflight_limit,
-        retry_after_s=admission_retry_after,
-        on_reject=metrics.queue_rejections.inc,
-        on_in_progress=metrics.in_progress.set,
+    # Routes are matched once per request, by the outermost middleware, for every one after it.
+    routes = RouteTable(
+        [route for module in (embed, heads, users, ops) for route in module.router.routes],
+        model=[route for module in (embed, heads, users) for route in module.router.routes],
     )
+    # Inside the body reader: a permit is taken once the body is in, so slow uploads cannot hold one.
+    app.add_middleware(AdmissionMiddleware, admission=service.admission, routes=routes)
     # Inside auth: an unauthenticated request takes no reading place and its body is never read.
     app.add_middleware(
         BodyLimitMiddleware,
@@ -136,12 +135,10 @@ def create_app(
         read_timeout_s=settings.body_read_timeout_s,
         max_reading=settings.max_reading_requests,
     )
+    # Before the body reader: with every permit taken, a refusal costs no body read at all.
+    app.add_middleware(EarlyRefusalMiddleware, admission=service.admission, routes=routes)
     app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
-    app.add_middleware(
-        MetricsMiddleware,
-        metrics=metrics,
-        routes=[route for module in (embed, heads, users, ops) for route in module.router.routes],
-    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -157,7 +154,7 @@ def create_app(
                     base = item["get"]["operationId"].removesuffix("_head").removesuffix("_get")
                     item["get"] = {**item["get"], "operationId": f"{base}_get"}
                     item["head"] = {**item["head"], "operationId": f"{base}_head"}
-            # Routes read their bodies themselves (app/body.py), so the models are registered here.
+            # Routes read their bodies themselves (app/api/body.py), so the models are registered here.
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for model_name, model in BODY_MODELS.items():
                 body = model.model_json_schema(ref_template="#/components/schemas/{model}")

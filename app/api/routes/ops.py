@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.deps import ServiceDep, SettingsDep
-from app.routes import error_responses
-from app.schemas import InfoResponse, StatusResponse
+from app.api.deps import ServiceDep, SettingsDep
+from app.api.routes import error_responses
+from app.api.schemas import InfoResponse, StatusResponse
 
 router = APIRouter(tags=["operations"])
 

@@ -7,11 +7,10 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Depends
 
-from app.backend import EmbeddingResult
-from app.body import json_body, json_request_body
-from app.deps import ServiceDep, SettingsDep
-from app.routes import COMMON_ERRORS, error_responses
-from app.schemas import (
+from app.api.body import json_body, json_request_body
+from app.api.deps import ServiceDep, SettingsDep
+from app.api.routes import COMMON_ERRORS, error_responses
+from app.api.schemas import (
     HashtagRequest,
     HashtagResponse,
     HashtagResult,
@@ -26,9 +25,12 @@ from app.schemas import (
     SearchResult,
     TweetsIn,
 )
-from app.service import EmbeddingService
+from app.api.tweets import check_batch, check_k, decode_request_items, field_names
+from app.engine.backend import Backend
+from app.engine.inputs import TweetInput
+from app.engine.service import EmbeddingService
 from app.settings import Settings
-from app.tweets import TweetInput, check_batch, check_k, decode_request_items, field_names
+from model.embedding_batch import EmbeddingBatch
 
 router = APIRouter(tags=["heads"])
 
@@ -38,13 +40,12 @@ SearchBody = Annotated[SearchRequest, Depends(json_body(SearchRequest))]
 
 
 async def _embed_request(
-    body: TweetsIn, service: EmbeddingService, settings: Settings
-) -> tuple[list[TweetInput], EmbeddingResult]:
+    body: TweetsIn, service: EmbeddingService, backend: Backend, settings: Settings
+) -> tuple[list[TweetInput], EmbeddingBatch]:
     items = body.items()
     check_batch(len(items), settings)
-    service.require_backend()
     inputs = await decode_request_items(items, field_names(len(items), body.tweet is not None), settings)
-    return inputs, await service.embed(inputs)
+    return inputs, await service.embed(inputs, backend)
 
 
 @router.post(
@@ -61,7 +62,7 @@ async def recommend_hashtags(
 ) -> HashtagResponse:
     check_k(body.k, settings)
     backend = service.require_head("hashtags")
-    inputs, batch = await _embed_request(body, service, settings)
+    inputs, batch = await _embed_request(body, service, backend, settings)
     exclude = [set(it.tweet.hashtags) for it in inputs] if body.exclude_own else None
     ranked = await service.run_head(backend.recommend_hashtags, batch, body.k, exclude)
     return HashtagResponse(
@@ -86,7 +87,7 @@ async def predict_location(
 ) -> LocationResponse:
     check_k(body.k, settings)
     backend = service.require_head("location")
-    inputs, batch = await _embed_request(body, service, settings)
+    inputs, batch = await _embed_request(body, service, backend, settings)
     profiles = [it.tweet.user_location for it in inputs]
     guesses = await service.run_head(backend.predict_location, batch, profiles, body.k)
     return LocationResponse(
@@ -110,7 +111,7 @@ async def _search(
 ) -> SearchResponse:
     check_k(body.k, settings)
     backend = service.require_head(f"{index}_index")
-    inputs, batch = await _embed_request(body, service, settings)
+    inputs, batch = await _embed_request(body, service, backend, settings)
     wanted = [c for c in backend.components if body.components is None or c in body.components]
     queries = []
     for i in range(len(inputs)):

@@ -16,24 +16,17 @@ import hashlib
 import io
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from app.errors import ApiError
+from app.api.errors import ApiError
+from app.engine.inputs import DecodedImage
 from app.settings import Settings
 from model.config import ModelConfig
 from model.image_input import draft_for_encoder, encoder_pixels
 
 ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
-
-
-@dataclass(frozen=True)
-class DecodedImage:
-    pixels: np.ndarray  # uint8 (S, S, 3): what the image encoder takes, never the full-size image
-    digest: str  # sha256 of the encoded bytes: the image's identity in the cache
 
 
 # Without a checkpoint (the fake backend) images are still decoded and checked, at this size.

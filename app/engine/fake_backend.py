@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from app.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, PlaceGuessOut, average_of
+from app.engine.backend import HEAD_NAMES, BotExplanation, PlaceGuessOut
+from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_features import BotUser
 from model.record import COMPONENTS, Tweet
 from model.tokenizer import tokenize
@@ -106,7 +107,7 @@ class FakeBackend:
             return _unit(f"user:{tweet.user_id}", self.dim)
         return None
 
-    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingResult:
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingBatch:
         with self._lock:
             self.batch_sizes.append(len(tweets))
         if self.delay_s:
@@ -114,26 +115,20 @@ class FakeBackend:
         n = len(tweets)
         comps = {c: np.zeros((n, self.dim), np.float32) for c in self.components}  # (N, dim) each
         present = {c: np.zeros(n, bool) for c in self.components}  # (N,) each
-        average = np.zeros((n, self.dim), np.float32)  # (N, dim)
         for i, (tweet, image) in enumerate(zip(tweets, images, strict=True)):
             for c in self.components:
                 vec = self._component(tweet, image, c)
                 if vec is not None:
                     comps[c][i] = vec
                     present[c][i] = True
-            average[i] = average_of(
-                {c: comps[c][i] for c in self.components},
-                {c: bool(present[c][i]) for c in self.components},
-                self.dim,
-            )
-        return EmbeddingResult(comps, present, average)
+        return EmbeddingBatch.from_components(comps, present)
 
     # --- heads --------------------------------------------------------------------------------
     def heads_available(self) -> dict[str, bool]:
         return dict(self._heads)
 
     def recommend_hashtags(
-        self, batch: EmbeddingResult, k: int, exclude: list[set[str]] | None
+        self, batch: EmbeddingBatch, k: int, exclude: list[set[str]] | None
     ) -> list[list[tuple[str, float]]]:
         scores = batch.average @ self._tags.T  # (N, H)
         out = []
@@ -146,7 +141,7 @@ class FakeBackend:
         return out
 
     def predict_location(
-        self, batch: EmbeddingResult, profile_locations: Sequence[str | None], k: int
+        self, batch: EmbeddingBatch, profile_locations: Sequence[str | None], k: int
     ) -> list[list[PlaceGuessOut]]:
         logits = 5.0 * (batch.average @ self._places.T)  # (N, P)
         for i, profile in enumerate(profile_locations):

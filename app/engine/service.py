@@ -1,7 +1,13 @@
-"""The embedding service: backend + micro-batcher + cache + recent-tweet store, one per app.
+"""The engine: backend + admission + micro-batcher + cache + recent-tweet store, one per app.
 
-Routes reach it through app/deps.py. The backend loads in a worker thread after start-up, so
+Routes reach it through app/api/deps.py. The backend loads in a worker thread after start-up, so
 /health answers at once and /ready says 503 until the checkpoint and its heads are in memory.
+Failures are raised as app/engine/errors.py's domain errors; app/api/errors.py maps them to HTTP.
+
+A route calls ``require_backend`` (or ``require_head``) once and passes the backend it got to
+``embed``: the batcher gives every queued tweet back a ``BatchRow``, its row in the one
+EmbeddingBatch of the forward pass it went through, and ``embed`` gathers a request's rows with one
+indexing per batch (or hands the forward pass's batch back as a view, when a request is all of it).
 """
 
 from __future__ import annotations
@@ -12,20 +18,30 @@ import logging
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 
-from app.backend import Backend, EmbeddingResult, EmbeddingRow, average_of
-from app.batching import BatcherClosedError, MicroBatcher, QueueFullError
-from app.cache import ABSENT, EmbeddingCache, MemoryCache, NoCache, RedisCache, cache_key
-from app.errors import ApiError
-from app.gc_freeze import freeze_startup_objects
-from app.metrics import ServiceMetrics
-from app.redis_link import RedisLink
+from app.engine.admission import Admission
+from app.engine.backend import Backend
+from app.engine.batching import BatcherClosedError, MicroBatcher, QueueFullError
+from app.engine.cache import ABSENT, EmbeddingCache, MemoryCache, NoCache, RedisCache, cache_key
+from app.engine.errors import (
+    DependencyDownError,
+    HeadMissingError,
+    NotReadyError,
+    OverloadedError,
+    ShuttingDownError,
+    UserNotFoundError,
+)
+from app.engine.gc_freeze import freeze_startup_objects
+from app.engine.inputs import TweetInput
+from app.engine.metrics import ServiceMetrics
+from app.engine.redis_link import RedisLink
+from app.engine.store import MemoryStore, RecentTweetStore, RedisStore, StoredTweet, StoreUnavailableError
 from app.settings import Settings
-from app.store import MemoryStore, RecentTweetStore, RedisStore, StoredTweet, StoreUnavailableError
-from app.tweets import TweetInput
+from model.embedding_batch import EmbeddingBatch, tweet_average
 from model.heads.bot_features import BotUser, TweetFields
 from model.record import Tweet
 
@@ -33,14 +49,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def store_unavailable(exc: BaseException) -> ApiError:
+def store_unavailable(exc: BaseException) -> DependencyDownError:
     """The client learns which dependency failed; its address and the failed command go to the log."""
     log.warning("recent-tweet store unavailable: %s", exc)
-    return ApiError(
-        "store_unavailable",
-        "the recent-tweet store (Redis) is unavailable; retry later",
-        headers={"Retry-After": "5"},
-    )
+    return DependencyDownError("the recent-tweet store (Redis) is unavailable; retry later", retry_after_s=5)
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """Where one queued tweet's embeddings are: row ``index`` of the forward pass's ``batch``."""
+
+    batch: EmbeddingBatch
+    index: int
 
 
 def component_contents(item: TweetInput) -> dict[str, bytes]:
@@ -77,6 +97,17 @@ class EmbeddingService:
         self._loading: asyncio.Task[None] | None = None
         self._switch_interval = sys.getswitchinterval()
         self._make_workers()
+        self.admission = Admission(
+            settings.inflight_limit,
+            self._admission_retry_after,
+            on_reject=metrics.queue_rejections.inc,
+            on_change=metrics.in_progress.set,
+        )
+
+    def _admission_retry_after(self, in_progress: int) -> int:
+        # Requests in progress that are not yet in the batch queue are about one tweet each.
+        batcher = self.batcher  # looked up per call: a restarted service has a new batcher
+        return batcher.retry_after_s(max(0, in_progress - batcher.depth))
 
     def _make_workers(self) -> None:
         # A thread per forward pass that may run at once (one per model process; torch parallelises
@@ -85,7 +116,7 @@ class EmbeddingService:
         s = self.settings
         self._forward_pool = ThreadPoolExecutor(s.forward_workers, thread_name_prefix="forward")
         self._heads_pool = ThreadPoolExecutor(1, thread_name_prefix="heads")
-        self.batcher: MicroBatcher[TweetInput, EmbeddingRow] = MicroBatcher(
+        self.batcher: MicroBatcher[TweetInput, BatchRow] = MicroBatcher(
             self._forward,
             self._forward_pool,
             s.batch_max_size,
@@ -166,21 +197,20 @@ class EmbeddingService:
 
     # --- access -------------------------------------------------------------------------------
     def require_backend(self) -> Backend:
+        """The loaded backend; once per request, by the route, which passes it on."""
         if self._stopped:
-            raise ApiError("shutting_down", "the service is shutting down", headers={"Retry-After": "5"})
+            raise ShuttingDownError("the service is shutting down", retry_after_s=5)
         if self.backend is None:
             detail = (
                 f"loading failed: {self.load_error}" if self.load_error else "the checkpoint is still loading"
             )
-            raise ApiError("not_ready", detail, headers={"Retry-After": "5"})
+            raise NotReadyError(detail, retry_after_s=5)
         return self.backend
 
     def require_head(self, name: str) -> Backend:
         backend = self.require_backend()
         if not backend.heads_available().get(name, False):
-            raise ApiError(
-                "head_unavailable", f"this checkpoint has no '{name}' head (run `tweetembed build-heads`)"
-            )
+            raise HeadMissingError(f"this checkpoint has no '{name}' head (run `tweetembed build-heads`)")
         return backend
 
     async def run_head(self, fn: Callable[..., T], *args: Any) -> T:
@@ -188,16 +218,18 @@ class EmbeddingService:
         return await asyncio.get_running_loop().run_in_executor(self._heads_pool, fn, *args)
 
     # --- embedding ----------------------------------------------------------------------------
-    def _forward(self, items: list[TweetInput]) -> list[EmbeddingRow]:
-        backend = self.require_backend()
-        result = backend.embed(
+    def _forward(self, items: list[TweetInput]) -> list[BatchRow]:
+        backend = self.backend
+        if backend is None:  # stop() drains the batcher before it lets the backend go
+            raise NotReadyError("the checkpoint is not loaded", retry_after_s=5)
+        batch = backend.embed(
             [it.tweet for it in items], [it.image.pixels if it.image else None for it in items]
         )
-        return [result.row(i) for i in range(len(items))]
+        return [BatchRow(batch, i) for i in range(len(items))]
 
-    async def embed(self, items: list[TweetInput]) -> EmbeddingResult:
-        """Every component of every tweet: cached components are reused, the rest batched with others."""
-        backend = self.require_backend()
+    async def embed(self, items: list[TweetInput], backend: Backend) -> EmbeddingBatch:
+        """Every component of every tweet: cached components are reused, the rest batched with others.
+        ``backend`` is what the route's require_backend returned."""
         components, dim, digest = backend.components, backend.dim, backend.checkpoint_digest
         keyed = [
             {
@@ -209,41 +241,72 @@ class EmbeddingService:
         ]
         flat_keys = [key for keys in keyed for key in keys.values()]
         values = await self.cache.get_many(flat_keys)
-        cached = dict(zip(flat_keys, values, strict=True))
         hits = sum(v is not None for v in values)
         self.metrics.observe_cache(hits, len(values) - hits)
-
-        rows: list[EmbeddingRow | None] = []
-        misses: list[int] = []
-        for i, keys in enumerate(keyed):
-            found = {c: cached[k] for c, k in keys.items()}
-            if keys and all(v is not None for v in found.values()):
-                comps = {c: v for c, v in found.items() if v is not None and v.size}
-                present = {c: c in comps for c in components}
-                rows.append(EmbeddingRow(comps, present, average_of(comps, present, dim)))
-            else:
-                rows.append(None)
-                misses.append(i)
-
+        cached = dict(zip(flat_keys, values, strict=True))
+        misses = [
+            i for i, keys in enumerate(keyed) if not keys or any(cached[k] is None for k in keys.values())
+        ]
+        fresh: list[BatchRow] = []
         if misses:
             try:
                 fresh = await self.batcher.submit([items[i] for i in misses])
             except QueueFullError as exc:
                 self.metrics.queue_rejections.inc()
-                raise ApiError(
-                    "queue_full",
+                raise OverloadedError(
                     f"too many tweets waiting for the model; retry in {exc.retry_after_s} s",
-                    headers={"Retry-After": str(exc.retry_after_s)},
+                    retry_after_s=exc.retry_after_s,
                 ) from None
             except BatcherClosedError:
-                raise ApiError("shutting_down", "the service is shutting down") from None
-            writes = []
-            for i, row in zip(misses, fresh, strict=True):
-                rows[i] = row
+                raise ShuttingDownError("the service is shutting down") from None
+        whole = _whole_batch(fresh, len(items))
+        out = (
+            whole if whole is not None else self._gather(items, keyed, cached, misses, fresh, components, dim)
+        )
+        if misses:
+            writes: list[tuple[str, np.ndarray]] = []
+            for i in misses:
                 for c, key in keyed[i].items():
-                    writes.append((key, row.components[c] if row.present.get(c) else ABSENT))
+                    writes.append((key, out.components[c][i] if out.present[c][i] else ABSENT))
             await self.cache.put_many(writes)
-        return EmbeddingResult.from_rows([r for r in rows if r is not None], components, dim)
+        return out
+
+    @staticmethod
+    def _gather(
+        items: list[TweetInput],
+        keyed: list[dict[str, str]],
+        cached: dict[str, np.ndarray | None],
+        misses: list[int],
+        fresh: list[BatchRow],
+        components: tuple[str, ...],
+        dim: int,
+    ) -> EmbeddingBatch:
+        """One request's batch from the cache and the forward passes its misses went through."""
+        out = EmbeddingBatch.zeros(components, len(items), dim)
+        by_batch: dict[int, tuple[EmbeddingBatch, list[int], list[int]]] = {}
+        for i, row in zip(misses, fresh, strict=True):
+            _, positions, rows = by_batch.setdefault(id(row.batch), (row.batch, [], []))
+            positions.append(i)
+            rows.append(row.index)
+        for batch, positions, rows in by_batch.values():
+            for c in components:
+                out.components[c][positions] = batch.components[c][rows]
+                out.present[c][positions] = batch.present[c][rows]
+            out.average[positions] = batch.average[rows]
+        missed = set(misses)
+        hit_rows = [i for i in range(len(items)) if i not in missed]
+        for i in hit_rows:
+            for c, key in keyed[i].items():
+                vector = cached[key]
+                if vector is not None and vector.size:
+                    out.components[c][i] = vector
+                    out.present[c][i] = True
+        if hit_rows:
+            out.average[hit_rows] = tweet_average(
+                {c: out.components[c][hit_rows] for c in components},
+                {c: out.present[c][hit_rows] for c in components},
+            )
+        return out
 
     # --- recent-tweet store -------------------------------------------------------------------
     async def store_tweets(self, user: str, items: list[TweetInput], averages: np.ndarray | None) -> int:
@@ -253,27 +316,26 @@ class EmbeddingService:
             fields = TweetFields.from_tweet(
                 item.tweet, image=item.image is not None or bool(item.tweet.image)
             )
-            avg = None if averages is None or not np.any(averages[i]) else averages[i]
+            # A copy: a row of the forward pass's batch must not keep the whole batch alive in the store.
+            avg = None if averages is None or not np.any(averages[i]) else averages[i].copy()
             entries.append(StoredTweet(fields, avg, digest if avg is not None else None))
         try:
             return await self.store.append(user, entries)
         except StoreUnavailableError as exc:
             raise store_unavailable(exc) from None
 
-    async def recent_user(self, user: str, n: int) -> tuple[BotUser, dict[int, int]]:
+    async def recent_user(self, user: str, n: int, backend: Backend) -> tuple[BotUser, dict[int, int]]:
         """The user's last n stored tweets as the bot head sees them (entries embedded by another
         checkpoint are re-embedded from their kept text; image-only ones are then left out), and the
         poster counts of their texts."""
-        backend = self.require_backend()
         try:
             stored = await self.store.recent(user, n)
         except StoreUnavailableError as exc:
             raise store_unavailable(exc) from None
         if not stored:
-            raise ApiError(
-                "user_not_found",
+            raise UserNotFoundError(
                 f"no tweets stored for user '{user}' "
-                f"(store some with POST /users/{{user}}/tweets or POST /embed with store: true)",
+                f"(store some with POST /users/{{user}}/tweets or POST /embed with store: true)"
             )
         stale = [
             i
@@ -288,18 +350,30 @@ class EmbeddingService:
         texts = [i for i in stale if stored[i].fields.text]
         if texts:
             result = await self.embed(
-                [TweetInput(Tweet(f"stored-{i}", stored[i].fields.text)) for i in texts]
+                [TweetInput(Tweet(f"stored-{i}", stored[i].fields.text)) for i in texts], backend
             )
             for j, i in enumerate(texts):
                 if np.any(result.average[j]):
                     averages[i] = result.average[j]
         kept = sorted(averages)
         if not kept:
-            raise ApiError("user_not_found", f"no usable tweets stored for user '{user}'")
+            raise UserNotFoundError(f"no usable tweets stored for user '{user}'")
         fields = [stored[i].fields for i in kept]
         try:
             posters = await self.store.posters(sorted({f.text_hash for f in fields}))
         except StoreUnavailableError as exc:
-            raise ApiError("store_unavailable", str(exc)) from None
+            raise store_unavailable(exc) from None
         matrix = np.stack([averages[i] for i in kept]).astype(np.float32)  # (n_u, dim)
         return BotUser(fields, matrix), posters
+
+
+def _whole_batch(fresh: list[BatchRow], n: int) -> EmbeddingBatch | None:
+    """The forward pass's batch itself (or a view of it), when a request's n tweets were all missed and
+    make up consecutive rows of one batch: the common case, answered without a copy."""
+    if len(fresh) != n or n == 0:
+        return None
+    batch, start = fresh[0].batch, fresh[0].index
+    for j, row in enumerate(fresh):
+        if row.batch is not batch or row.index != start + j:
+            return None
+    return batch if start == 0 and len(batch) == n else batch.rows(slice(start, start + n))

@@ -1,4 +1,5 @@
-"""The Backend over a trained checkpoint: model.embedder.TweetEmbedder plus model.heads.load_heads.
+"""The Backend over a trained checkpoint: an Embedder (model.embedder.TweetEmbedder, or the
+model-process pool) plus model.heads.load_heads.
 
 model/ is imported inside ``load`` so that the service (and its tests on the FakeBackend) import
 without torch or a checkpoint; this is also the one place that knows DESIGN.md's inference API.
@@ -9,13 +10,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, PlaceGuessOut
+from app.engine.backend import HEAD_NAMES, BotExplanation, Embedder, PlaceGuessOut
+from app.engine.errors import HeadMissingError
+from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_features import BotUser
 from model.record import Tweet
+
+if TYPE_CHECKING:
+    from model.heads.bot_forest import ForestBotDetector
+    from model.heads.bot_head import CnnBotDetector, KnnBotDetector
+    from model.heads.bot_selected import SelectedBotDetector
+    from model.heads.loader import Heads
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +45,15 @@ def apply_torch_threads(threads: int) -> int:
     return int(torch.get_num_threads())
 
 
+def _missing(name: str) -> HeadMissingError:
+    # The service checks heads_available first; this is what the types need.
+    return HeadMissingError(f"this checkpoint has no '{name}' head (run `tweetembed build-heads`)")
+
+
 class ModelBackend:
     kind = "model"
 
-    def __init__(self, embedder: Any, heads: Any, path: Path) -> None:
+    def __init__(self, embedder: Embedder, heads: Heads, path: Path) -> None:
         self.embedder = embedder
         self.heads = heads
         self.path = path
@@ -57,90 +71,83 @@ class ModelBackend:
         model_process: bool = False,
         model_processes: int = 1,
     ) -> ModelBackend:
-        """Load the checkpoint (its manifest verified by the loaders) and every head it has.
+        """Load the checkpoint and every head it has, its manifest verified once, here.
 
         ``torch_threads`` (None: torch's default) is applied once, to the process that runs forward
         passes. With ``model_process`` that is each of ``model_processes`` child processes
-        (app/model_process.py) and this one keeps a single torch thread for the heads; otherwise it is
-        this process."""
+        (app/engine/model_process.py), which receive the verified checkpoint and do not hash it again,
+        and this one keeps a single torch thread for the heads; otherwise it is this process."""
+        from model.checkpoint import verify_checkpoint
         from model.heads.loader import load_heads
 
-        embedder: Any
+        checkpoint = verify_checkpoint(path)
+        embedder: Embedder
         if model_process:
-            from app.model_process import ModelProcessPool
+            from app.engine.model_process import ModelProcessPool
 
             apply_torch_threads(1)
-            embedder = ModelProcessPool(
-                path, model_processes, device=device, fp16=fp16, torch_threads=torch_threads
+            pool = ModelProcessPool(
+                checkpoint, model_processes, device=device, fp16=fp16, torch_threads=torch_threads
             )
             log.info(
                 "%d model process(es) started; torch threads in each: %d",
-                embedder.processes,
-                embedder.torch_threads,
+                pool.processes,
+                pool.torch_threads,
             )
+            embedder = pool
         else:
             from model.embedder import TweetEmbedder
 
             if torch_threads is not None:
                 in_force = apply_torch_threads(torch_threads)
                 log.info("torch threads: %d", in_force)
-            embedder = TweetEmbedder.load(path, device=device, fp16=fp16)
+            embedder = TweetEmbedder.load(checkpoint, device=device, fp16=fp16)
         try:
-            heads = load_heads(path)
+            heads = load_heads(checkpoint)
         except BaseException:
-            cls._close_embedder(embedder)
+            embedder.close()
             raise
         return cls(embedder, heads, path)
-
-    @staticmethod
-    def _close_embedder(embedder: Any) -> None:
-        close = getattr(embedder, "close", None)
-        if close is not None:
-            close()
 
     @property
     def alive(self) -> bool:
         """In-process embedders cannot die on their own; a model process can."""
-        return bool(getattr(self.embedder, "alive", True))
+        return self.embedder.alive
 
     def close(self) -> None:
         """Stop the model process, if the forward pass runs in one."""
-        self._close_embedder(self.embedder)
+        self.embedder.close()
 
-    def _model_batch(self, batch: EmbeddingResult) -> Any:
-        # The heads are typed on the model's EmbeddingBatch; the service's rows may come from the cache.
-        from model.embedding_batch import EmbeddingBatch
-
-        return EmbeddingBatch(components=batch.components, present=batch.present, average=batch.average)
-
-    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingResult:
-        out = self.embedder.embed(list(tweets), list(images))
-        return EmbeddingResult(
-            components={c: np.asarray(v, np.float32) for c, v in out.components.items()},
-            present={c: np.asarray(p, bool) for c, p in out.present.items()},
-            average=np.asarray(out.average, np.float32),
-        )
+    def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingBatch:
+        return self.embedder.embed(tweets, images)
 
     def heads_available(self) -> dict[str, bool]:
         return {name: getattr(self.heads, name, None) is not None for name in HEAD_NAMES}
 
     def recommend_hashtags(
-        self, batch: EmbeddingResult, k: int, exclude: list[set[str]] | None
+        self, batch: EmbeddingBatch, k: int, exclude: list[set[str]] | None
     ) -> list[list[tuple[str, float]]]:
-        result = self.heads.hashtags.recommend(self._model_batch(batch), k, exclude_own=exclude)
+        head = self.heads.hashtags
+        if head is None:
+            raise _missing("hashtags")
+        result = head.recommend(batch, k, exclude_own=exclude)
         return [[(str(tag), float(score)) for tag, score in row] for row in result]
 
     def predict_location(
-        self, batch: EmbeddingResult, profile_locations: Sequence[str | None], k: int
+        self, batch: EmbeddingBatch, profile_locations: Sequence[str | None], k: int
     ) -> list[list[PlaceGuessOut]]:
         n = len(batch)
         profile = np.zeros((n, self.dim), np.float32)  # (N, dim)
         profile_present = np.zeros(n, bool)  # (N,)
-        rows = [i for i, text in enumerate(profile_locations) if text and text.strip()]
+        texts = {i: text for i, text in enumerate(profile_locations) if text and text.strip()}
+        rows = list(texts)
         if rows and "text" in self.embedder.config.components:  # profiles go through the text branch
-            profile[rows] = self.embedder.embed_texts([profile_locations[i] for i in rows])  # (R, dim)
+            profile[rows] = self.embedder.embed_texts(list(texts.values()))  # (R, dim)
             profile_present[rows] = True
-        guesses = self.heads.location.predict(self._model_batch(batch), profile, profile_present, k)
+        location = self.heads.location
+        if location is None:
+            raise _missing("location")
+        guesses = location.predict(batch, profile, profile_present, k)
         return [
             [
                 PlaceGuessOut(
@@ -157,23 +164,30 @@ class ModelBackend:
 
     @property
     def bot_threshold(self) -> float:
-        return float(self.heads.bots.threshold)
+        return float(self._bots().threshold)
 
     @property
     def bot_recent_tweets(self) -> int:
-        return int(self.heads.bots.n_recent)
+        return int(self._bots().n_recent)
+
+    def _bots(self) -> KnnBotDetector | CnnBotDetector | ForestBotDetector | SelectedBotDetector:
+        bots = self.heads.bots
+        if bots is None:
+            raise _missing("bots")
+        return bots
 
     def bot_scores(self, user_tweet_averages: list[np.ndarray]) -> np.ndarray:
         from model.heads.bot_selected import SelectedBotDetector
 
-        if isinstance(self.heads.bots, SelectedBotDetector):
+        bots = self._bots()
+        if isinstance(bots, SelectedBotDetector):
             raise TypeError("the selected bot detector needs the tweets' fields: use bot_explain")
-        return np.asarray(self.heads.bots.score(user_tweet_averages), np.float64)
+        return np.asarray(bots.score(user_tweet_averages), np.float64)
 
     def bot_explain(self, user: BotUser, posters: dict[int, int]) -> BotExplanation:
         from model.heads.bot_selected import SelectedBotDetector
 
-        bots = self.heads.bots
+        bots = self._bots()
         n = int(bots.n_recent)
         if isinstance(bots, SelectedBotDetector):
             scored = bots.explain([user], [posters])[0]
@@ -186,16 +200,18 @@ class ModelBackend:
 
     def search(self, index: str, queries: list[np.ndarray], k: int) -> list[list[tuple[str, float]]]:
         head = self.heads.image_index if index == "image" else self.heads.text_index
+        if head is None:
+            raise _missing(f"{index}_index")
         return [[(str(i), float(s)) for i, s in row] for row in head.search(queries, k)]
 
     def info(self) -> dict[str, Any]:
         return {
             "config": self.embedder.config.to_json(),
-            "device": str(self.embedder.device),
-            "fp16": bool(getattr(self.embedder, "fp16", False)),
+            "device": self.embedder.device_name,
+            "fp16": bool(self.embedder.fp16),
             "checkpoint": str(self.path),
-            "model_process": hasattr(self.embedder, "close"),
-            "model_processes": int(getattr(self.embedder, "processes", 0)),
+            "model_process": self.embedder.processes > 0,
+            "model_processes": self.embedder.processes,
             "bot_detector": self._bot_detector(),
         }
 

@@ -4,7 +4,7 @@ FastAPI's own body handling answers invalid JSON, an empty body and an integer t
 each in its own way (400, 422, a 500 from Python's int-size ValueError), so routes take their body
 through ``json_body`` instead, and /embed's JSON and multipart ``request`` field go through
 ``parse_json`` and ``validate_body`` too. The OpenAPI request bodies of these routes come from
-``json_request_body``; the models it names are registered with the schema in app/main.py.
+``json_request_body``; the models it names are registered with the schema in app/api/factory.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from app.errors import ApiError, describe_validation
+from app.api.errors import ApiError, describe_validation
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -7,9 +7,10 @@ interval (5 ms), so the same forward pass takes longer beside a busy event loop 
 the measurement; docs/BENCHMARKS.md today's figures). A child process has a GIL of its own; only
 tweets go in and arrays come out (a pipe, pickled).
 
-``RemoteEmbedder`` stands in for ``model.embedder.TweetEmbedder`` where the backend uses it (``embed``,
-``embed_texts``, ``config``, ``device``, ``checkpoint_digest``). Calls are serialised by a lock: the
-forward thread and the heads thread (profile texts) share one pipe.
+``RemoteEmbedder`` stands in for ``model.embedder.TweetEmbedder``: both satisfy the ``Embedder``
+protocol (app/engine/backend.py). A call is a typed message (``EmbedCall``, ``EmbedTextsCall``), its
+answer the EmbeddingBatch or array itself. Calls are serialised by a lock: the forward thread and the
+heads thread (profile texts) share one pipe. The checkpoint arrives verified: the child does not hash it.
 
 ``ModelProcessPool`` is the same interface over several such processes, each call on whichever is idle.
 Why: torch's intra-op threads meet at a barrier after every operator, so a second thread in one process
@@ -19,22 +20,28 @@ sensitivity table).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import queue
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.backend import BackendUnavailableError
+from app.engine.errors import BackendUnavailableError
 from model.config import ModelConfig
 from model.embedding_batch import EmbeddingBatch
 from model.record import Tweet
+
+if TYPE_CHECKING:
+    from model.checkpoint import VerifiedCheckpoint
+    from model.embedder import TweetEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +50,48 @@ class ModelProcessError(BackendUnavailableError):
     """The model process failed to start, or died."""
 
 
-def _serve(conn: Connection, path: str, device: str, fp16: bool, torch_threads: int | None) -> None:
-    """The child's loop: load once, then answer (method, args) messages until the pipe closes."""
+@dataclass(frozen=True)
+class EmbedCall:
+    tweets: list[Tweet]
+    images: list[np.ndarray | None]
+
+
+@dataclass(frozen=True)
+class EmbedTextsCall:
+    texts: list[str]
+
+
+@dataclass(frozen=True)
+class ChildInfo:
+    """What the child reports once its model is loaded."""
+
+    config: dict[str, Any]
+    device: str
+    fp16: bool
+    torch_threads: int
+
+
+def verified(checkpoint: Path | VerifiedCheckpoint) -> VerifiedCheckpoint:
+    """The checkpoint verified here, in the parent (once for all its model processes)."""
+    from model.checkpoint import CheckpointError, verify_checkpoint
+
+    try:
+        return verify_checkpoint(checkpoint)
+    except CheckpointError as exc:
+        path = getattr(checkpoint, "path", checkpoint)
+        raise ModelProcessError(f"the model process could not load {path}: CheckpointError: {exc}") from exc
+
+
+def _answer(embedder: TweetEmbedder, call: EmbedCall | EmbedTextsCall) -> EmbeddingBatch | np.ndarray:
+    if isinstance(call, EmbedCall):
+        return embedder.embed(call.tweets, call.images)
+    return embedder.embed_texts(call.texts)
+
+
+def _serve(
+    conn: Connection, checkpoint: VerifiedCheckpoint, device: str, fp16: bool, torch_threads: int | None
+) -> None:
+    """The child's loop: load once, then answer calls until the pipe closes."""
     # The parent decides when to stop (after draining its queue): a Ctrl-C or SIGTERM sent to the
     # whole process group must not kill the forward pass under requests still in flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -52,42 +99,29 @@ def _serve(conn: Connection, path: str, device: str, fp16: bool, torch_threads: 
     try:
         import torch
 
-        from app.gc_freeze import freeze_startup_objects
-        from app.model_backend import apply_torch_threads
+        from app.engine.gc_freeze import freeze_startup_objects
+        from app.engine.model_backend import apply_torch_threads
         from model.embedder import TweetEmbedder
 
         if torch_threads is not None:
             apply_torch_threads(torch_threads)
-        embedder = TweetEmbedder.load(Path(path), device=device, fp16=fp16)
+        # Verified by the parent: the child reads the files without hashing them again.
+        embedder = TweetEmbedder.load(checkpoint, device=device, fp16=fp16)
         freeze_startup_objects()  # a full collection here would stall the forward pass the same way
-        conn.send(
-            (
-                "ready",
-                {
-                    "config": embedder.config.to_json(),
-                    "device": str(embedder.device),
-                    "fp16": bool(embedder.fp16),
-                    "checkpoint_digest": embedder.checkpoint_digest,
-                    "torch_threads": int(torch.get_num_threads()),
-                },
-            )
+        info = ChildInfo(
+            embedder.config.to_json(), str(embedder.device), bool(embedder.fp16), int(torch.get_num_threads())
         )
+        conn.send(("ready", info))
     except BaseException as exc:  # whatever failed is reported to the parent
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
     while True:
         try:
-            method, args = conn.recv()
+            call = conn.recv()
         except (EOFError, OSError):  # the parent closed the pipe or died
             return
         try:
-            if method == "embed":
-                out = embedder.embed(*args)
-                conn.send(("ok", (out.components, out.present, out.average)))
-            elif method == "embed_texts":
-                conn.send(("ok", embedder.embed_texts(*args)))
-            else:
-                conn.send(("error", f"unknown method {method!r}"))
+            conn.send(("ok", _answer(embedder, call)))
         except Exception as exc:  # one bad batch must not end the process
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -97,19 +131,21 @@ class RemoteEmbedder:
 
     def __init__(
         self,
-        path: Path,
+        checkpoint: Path | VerifiedCheckpoint,
         device: str = "auto",
         fp16: bool = False,
         torch_threads: int | None = None,
         wait: bool = True,
     ) -> None:
         """Starts the process; with ``wait`` (else call ``wait_ready``) blocks until the model is loaded."""
+        checkpoint = verified(checkpoint)
         context = multiprocessing.get_context("spawn")
-        self.path = path
+        self.checkpoint = checkpoint
+        self.path = checkpoint.path
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_serve,
-            args=(child, str(path), device, fp16, torch_threads),
+            args=(child, checkpoint, device, fp16, torch_threads),
             name="tweetembed-model",
             daemon=True,  # never outlives the service, whatever kills it
         )
@@ -124,11 +160,20 @@ class RemoteEmbedder:
         if status != "ready":
             self.close()
             raise ModelProcessError(f"the model process could not load {self.path}: {info}")
-        self.config = ModelConfig.from_json(info["config"])
-        self.device: str = info["device"]
-        self.fp16: bool = info["fp16"]
-        self.checkpoint_digest: str = info["checkpoint_digest"]
-        self.torch_threads: int = info["torch_threads"]
+        assert isinstance(info, ChildInfo)
+        self.config = ModelConfig.from_json(info.config)
+        self.device: str = info.device
+        self.fp16: bool = info.fp16
+        self.checkpoint_digest: str = self.checkpoint.digest
+        self.torch_threads: int = info.torch_threads
+
+    @property
+    def device_name(self) -> str:
+        return self.device
+
+    @property
+    def processes(self) -> int:
+        return 1
 
     @property
     def pid(self) -> int | None:
@@ -141,10 +186,10 @@ class RemoteEmbedder:
             raise ModelProcessError(f"the model process exited (exit code {self._process.exitcode})") from exc
         return message
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _call(self, call: EmbedCall | EmbedTextsCall) -> object:
         with self._lock:
             try:
-                self._conn.send((method, args))
+                self._conn.send(call)
             except (BrokenPipeError, OSError) as exc:
                 raise ModelProcessError(
                     f"the model process exited (exit code {self._process.exitcode})"
@@ -155,11 +200,13 @@ class RemoteEmbedder:
         return value
 
     def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingBatch:
-        components, present, average = self._call("embed", list(tweets), list(images))
-        return EmbeddingBatch(components=components, present=present, average=average)
+        out = self._call(EmbedCall(list(tweets), list(images)))
+        assert isinstance(out, EmbeddingBatch)
+        return out
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        out: np.ndarray = self._call("embed_texts", list(texts))
+        out = self._call(EmbedTextsCall(list(texts)))
+        assert isinstance(out, np.ndarray)
         return out
 
     @property
@@ -185,7 +232,7 @@ class ModelProcessPool:
 
     def __init__(
         self,
-        path: Path,
+        checkpoint: Path | VerifiedCheckpoint,
         processes: int,
         device: str = "auto",
         fp16: bool = False,
@@ -194,9 +241,10 @@ class ModelProcessPool:
         if processes < 1:
             raise ValueError("processes must be at least 1")
         self.members: list[RemoteEmbedder] = []
+        checkpoint = verified(checkpoint)
         try:
             for _ in range(processes):
-                self.members.append(RemoteEmbedder(path, device, fp16, torch_threads, wait=False))
+                self.members.append(RemoteEmbedder(checkpoint, device, fp16, torch_threads, wait=False))
             for member in self.members:
                 member.wait_ready()
         except BaseException:
@@ -216,20 +264,25 @@ class ModelProcessPool:
     def processes(self) -> int:
         return len(self.members)
 
-    def _run(self, method: str, *args: Any) -> Any:
+    @contextlib.contextmanager
+    def _member(self) -> Iterator[RemoteEmbedder]:
         member = self._idle.get()  # blocks only when every process is busy
         try:
-            return getattr(member, method)(*args)
+            yield member
         finally:
             self._idle.put(member)
 
     def embed(self, tweets: Sequence[Tweet], images: Sequence[np.ndarray | None]) -> EmbeddingBatch:
-        result: EmbeddingBatch = self._run("embed", tweets, images)
-        return result
+        with self._member() as member:
+            return member.embed(tweets, images)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        result: np.ndarray = self._run("embed_texts", texts)
-        return result
+        with self._member() as member:
+            return member.embed_texts(texts)
+
+    @property
+    def device_name(self) -> str:
+        return self.device
 
     @property
     def alive(self) -> bool:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.service import EmbeddingService
+from app.engine.service import EmbeddingService
 from app.settings import Settings
 
 

@@ -1,19 +1,29 @@
 """Request-level guards and measurements that must run before FastAPI parses a body:
-the body reader (size limit, read timeout, bound on readers, content type), admission control,
-and per-endpoint metrics."""
+the body reader (size limit, read timeout, bound on readers, content type), admission control
+(the engine's permit counter, app/engine/admission.py), and per-endpoint metrics.
+
+Which route a request is for is found once, by ``RouteTable`` (a dict lookup for fixed paths, a
+regex for the two templated ones), and kept in the ASGI scope for every middleware after it.
+
+In the service, outermost first: MetricsMiddleware, BearerAuthMiddleware, EarlyRefusalMiddleware
+(429 from the headers alone when every permit is taken), BodyLimitMiddleware, AdmissionMiddleware
+(the permit, once the body is in), then FastAPI's router.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_response
-from app.metrics import ServiceMetrics
+from app.api.errors import error_response
+from app.engine.admission import Admission
+from app.engine.metrics import ServiceMetrics
 
 BODY_METHODS: frozenset[str] = frozenset({"POST", "PUT", "PATCH"})
 
@@ -150,14 +160,61 @@ class _BodyTooLarge(Exception):
 
 
 CLIENT_CLOSED = "499"  # nginx's status for a client that went away before the answer
+ROUTE_KEY = "tweetembed.route"  # the scope key RouteTable keeps its answer under
 
 
-def route_of(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None:
-    for route in routes:
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return route
-    return None
+class RouteTable:
+    """The app's routes, matched once per request; ``model`` names the routes admission counts."""
+
+    def __init__(self, routes: Sequence[BaseRoute], model: Sequence[BaseRoute] = ()) -> None:
+        self._fixed: dict[str, list[BaseRoute]] = {}
+        self._templated: list[BaseRoute] = []
+        for route in routes:
+            path = getattr(route, "path", None)
+            if path is None or "{" in path:
+                self._templated.append(route)  # /bot-score/{user}, /users/{user}/tweets
+            else:
+                self._fixed.setdefault(path, []).append(route)
+        self._model = {id(route) for route in model}
+
+    def route(self, scope: Scope) -> BaseRoute | None:
+        """The route that fully matches the request (path and method), matched on first use only."""
+        if ROUTE_KEY not in scope:
+            scope[ROUTE_KEY] = self._match(scope)
+        found: BaseRoute | None = scope[ROUTE_KEY]
+        return found
+
+    def is_model(self, scope: Scope) -> bool:
+        route = self.route(scope)
+        return route is not None and id(route) in self._model
+
+    def _match(self, scope: Scope) -> BaseRoute | None:
+        for candidates in (self._fixed.get(scope["path"], ()), self._templated):
+            for route in candidates:
+                match, _ = route.matches(scope)
+                if match == Match.FULL:
+                    return route
+        return None
+
+
+def _queue_full(admission: Admission, close: bool) -> JSONResponse:
+    retry = admission.retry_after()
+    headers = {"Retry-After": str(retry)}
+    if close:
+        # The body is still on the wire: closing spares the server parsing it as the next request.
+        headers["Connection"] = "close"
+    return error_response(
+        "queue_full",
+        f"{admission.in_progress} requests in progress, the most this service takes; retry in {retry} s",
+        headers=headers,
+    )
+
+
+def _has_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return _header(scope, b"transfer-encoding") is not None
 
 
 class MetricsMiddleware:
@@ -169,10 +226,10 @@ class MetricsMiddleware:
     as 499, not 500, so that aborted uploads cannot set off alerts on server errors.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, routes: Sequence[BaseRoute] = ()) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, routes: RouteTable) -> None:
         self.app = app
         self.metrics = metrics
-        self.routes = list(routes)
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -198,68 +255,53 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         finally:
-            route = scope.get("route") or route_of(self.routes, scope)
+            route = scope.get("route") or self.routes.route(scope)
             endpoint = getattr(route, "path", None) or "unmatched"
             label = CLIENT_CLOSED if status is None and disconnected else str(status or 500)
             self.metrics.requests.labels(endpoint, scope["method"], label).inc()
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
+class EarlyRefusalMiddleware:
+    """When every permit is already taken as a model request's headers arrive, 429 at once: no body
+    read, no parsing, and ``Connection: close`` when a body was announced. It takes no permit, so a
+    request it lets through still takes one only once its body is in (AdmissionMiddleware)."""
+
+    def __init__(self, app: ASGIApp, admission: Admission, routes: RouteTable) -> None:
+        self.app = app
+        self.admission = admission
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.admission.full and self.routes.is_model(scope):
+            self.admission.refused()
+            await _queue_full(self.admission, close=_has_body(scope))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class AdmissionMiddleware:
-    """Refuses a request to a model endpoint with 429 (``queue_full``, with Retry-After) when ``limit``
-    such requests are already in progress.
+    """Holds one of the engine's permits (app/engine/admission.py) for each request to a model
+    endpoint while the app answers it; 429 (``queue_full``, with Retry-After) when none is free.
 
     In the service it sits inside BodyLimitMiddleware: a permit is taken once the body is in, so a
     client that sends its body slowly (or never) cannot hold one; reading has its own bound there.
-
-    The batcher's bounded queue alone decides too late: by then every request has been read, parsed,
-    validated and decoded, so under overload accepted requests wait behind all that work and their
-    latency grows without bound. Counting requests at the door bounds it by ``limit / capacity``, and a
-    refusal costs almost nothing. Requests to other endpoints (/health, /metrics, ...) are not counted.
+    Requests to other endpoints (/health, /metrics, ...) are not counted.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        routes: Sequence[BaseRoute],
-        limit: int,
-        retry_after_s: Callable[[int], int],
-        on_reject: Callable[[], None] | None = None,
-        on_in_progress: Callable[[int], None] | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, admission: Admission, routes: RouteTable) -> None:
         self.app = app
-        self.routes = list(routes)
-        self.limit = limit
-        self.retry_after_s = retry_after_s  # in-progress count -> seconds until they have drained
-        self.on_reject = on_reject
-        self.on_in_progress = on_in_progress
-        self.in_progress = 0
+        self.admission = admission
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = route_of(self.routes, scope) if scope["type"] == "http" else None
-        if route is None:
+        if scope["type"] != "http" or not self.routes.is_model(scope):
             await self.app(scope, receive, send)
             return
-        if self.in_progress >= self.limit:
-            retry = self.retry_after_s(self.in_progress)
-            if self.on_reject is not None:
-                self.on_reject()
-            scope["route"] = route  # so the request is counted under its endpoint, not "unmatched"
-            response = error_response(
-                "queue_full",
-                f"{self.in_progress} requests in progress, the most this service takes; retry in {retry} s",
-                headers={"Retry-After": str(retry)},
-            )
-            await response(scope, receive, send)
+        if not self.admission.try_acquire():
+            await _queue_full(self.admission, close=False)(scope, receive, send)
             return
-        # One event loop, no await between the check and the increment: no lock needed.
-        self._set(self.in_progress + 1)
         try:
             await self.app(scope, receive, send)
         finally:
-            self._set(self.in_progress - 1)
-
-    def _set(self, value: int) -> None:
-        self.in_progress = value
-        if self.on_in_progress is not None:
-            self.on_in_progress(value)
+            self.admission.release()

@@ -1,7 +1,8 @@
 """The one error model: every failure is ``{"error": {"type": ..., "message": ...}}``.
 
 Statuses come from ``ERROR_STATUS`` alone, and docs/SERVICE.md's table is generated from it
-(`make docs`), so that the docs and the code cannot drift.
+(`make docs`), so that the docs and the code cannot drift. This module is also the only place where
+the engine's domain errors (app/engine/errors.py) become HTTP: ``ENGINE_ERRORS`` names each one's type.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.backend import BackendUnavailableError
+from app.engine.errors import (
+    BackendUnavailableError,
+    DependencyDownError,
+    EngineError,
+    HeadMissingError,
+    NotReadyError,
+    OverloadedError,
+    ShuttingDownError,
+    UserNotFoundError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +50,18 @@ ERROR_STATUS: dict[str, int] = {
     "store_unavailable": 503,
     "shutting_down": 503,
 }
+
+
+# Most specific first: the first class an error is an instance of picks its type.
+ENGINE_ERRORS: tuple[tuple[type[EngineError], str], ...] = (
+    (NotReadyError, "not_ready"),
+    (ShuttingDownError, "shutting_down"),
+    (OverloadedError, "queue_full"),
+    (HeadMissingError, "head_unavailable"),
+    (UserNotFoundError, "user_not_found"),
+    (DependencyDownError, "store_unavailable"),
+    (BackendUnavailableError, "model_unavailable"),
+)
 
 
 class ApiError(Exception):
@@ -131,14 +153,18 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(type, message, headers)
 
 
-async def _backend_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    log.error("model unavailable: %s", exc)
-    # The detail (which process, its exit code) is for the log; the client learns which part failed.
-    return error_response(
-        "model_unavailable",
-        "the model cannot answer: its process is not running; see the server log",
-        {"Retry-After": "5"},
-    )
+async def _engine_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EngineError)
+    type = next(name for cls, name in ENGINE_ERRORS if isinstance(exc, cls))
+    message = exc.message
+    retry_after = exc.retry_after_s
+    if isinstance(exc, BackendUnavailableError):
+        log.error("model unavailable: %s", exc)
+        # The detail (which process, its exit code) is for the log; the client learns which part failed.
+        message = "the model cannot answer: its process is not running; see the server log"
+        retry_after = 5
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+    return error_response(type, message, headers)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -150,5 +176,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(BackendUnavailableError, _backend_unavailable)
+    app.add_exception_handler(EngineError, _engine_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from app.body import json_body, json_request_body
-from app.deps import ServiceDep, SettingsDep
-from app.errors import ApiError
-from app.routes import COMMON_ERRORS, error_responses
-from app.schemas import BotScoreResponse, StoreRequest, StoreResponse
-from app.tweets import check_batch, decode_request_items, field_names
+from app.api.body import json_body, json_request_body
+from app.api.deps import ServiceDep, SettingsDep
+from app.api.errors import ApiError
+from app.api.routes import COMMON_ERRORS, error_responses
+from app.api.schemas import BotScoreResponse, StoreRequest, StoreResponse
+from app.api.tweets import check_batch, decode_request_items, field_names
 
 router = APIRouter(tags=["users"])
 
@@ -40,7 +40,7 @@ async def bot_score(
 ) -> BotScoreResponse:
     backend = service.require_head("bots")
     limit = min(n or backend.bot_recent_tweets, service.settings.store_max_tweets)
-    tweets, posters = await service.recent_user(user, limit)
+    tweets, posters = await service.recent_user(user, limit, backend)
     scored = await service.run_head(backend.bot_explain, tweets, posters)
     score = min(1.0, max(0.0, float(scored.probability)))
     threshold = backend.bot_threshold
@@ -80,7 +80,7 @@ async def store_tweets(
     settings: SettingsDep,
 ) -> StoreResponse:
     check_batch(len(body.tweets), settings)
-    service.require_backend()
+    backend = service.require_backend()
     fields = field_names(len(body.tweets), False)
     for field, tweet in zip(fields, body.tweets, strict=True):
         if tweet.user_id is not None and str(tweet.user_id) != user:
@@ -88,6 +88,6 @@ async def store_tweets(
                 "validation_error", f"{field}.user_id: {tweet.user_id!r} is not the path's user {user!r}"
             )
     inputs = await decode_request_items(body.tweets, fields, settings, None, user)
-    result = await service.embed(inputs)
+    result = await service.embed(inputs, backend)
     total = await service.store_tweets(user, inputs, result.average)
     return StoreResponse(user=user, stored=len(inputs), total=total)

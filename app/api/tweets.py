@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from starlette.concurrency import run_in_threadpool
 
-from app.errors import ApiError
-from app.images import DecodedImage, decode_base64, decode_images, encoder_config
-from app.schemas import TweetIn
+from app.api.errors import ApiError
+from app.api.images import decode_base64, decode_images, encoder_config
+from app.api.schemas import TweetIn
+from app.engine.inputs import TweetInput
 from app.settings import Settings
 from model.record import Tweet
 from model.tokenizer import extract_hashtags, extract_mentions
-
-
-@dataclass(frozen=True)
-class TweetInput:
-    """One tweet as the embedding service takes it; the image is already decoded and checked."""
-
-    tweet: Tweet
-    image: DecodedImage | None = None
 
 
 def check_batch(n: int, settings: Settings) -> None:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.redis_link import REDIS_ERRORS, RedisLink
+from app.engine.redis_link import REDIS_ERRORS, RedisLink
 
 ABSENT = np.zeros(0, np.float32)  # cached "this content has no embedding" (e.g. an unknown place)
 
@@ -62,7 +62,8 @@ class MemoryCache:
 
     async def put_many(self, items: Sequence[tuple[str, np.ndarray]]) -> None:
         for key, vector in items:
-            self._data[key] = vector
+            # A copy: the vector is a row of a forward pass's batch, which it must not keep alive.
+            self._data[key] = vector.copy()
             self._data.move_to_end(key)
         while len(self._data) > self.max_entries:
             self._data.popitem(last=False)

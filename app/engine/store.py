@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from app.redis_link import REDIS_ERRORS, RedisLink
+from app.engine.redis_link import REDIS_ERRORS, RedisLink
 from model.heads.bot_features import TweetFields
 
 DIGEST_CHARS = 16

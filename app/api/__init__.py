@@ -1,0 +1,1 @@
+"""The HTTP side: app factory, routes, middleware, auth, the error mapping, schemas, request decoding."""
