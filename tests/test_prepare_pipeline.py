@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from model.tokenizer import Vocabulary
 from tests.prepare_helpers import DAYS, write_dataset  # tests/ helper module
+from training.artifacts import read_split
 from training.prepare.cli import prepare
 from training.prepare.options import PrepareOptions
 from training.prepare.pipeline import PrepareError, PrepareResult, run_prepare
-from training.prepare.splits import read_split
 
 FAST = {
     "config": "small",

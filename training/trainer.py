@@ -52,7 +52,7 @@ class TrainResult:
 
 def resolve_model_config(config: ModelConfig, work: WorkData) -> ModelConfig:
     """The model the WORK data was prepared for: dims of its vectors, its image encoder and size."""
-    image_encoder = work.prepared("image_encoder") or config.image_encoder
+    image_encoder = work.prepare.image_encoder or config.image_encoder
     feature_dim = FROZEN_IMAGE_FEATURE_DIMS.get(image_encoder, config.image_feature_dim)
     text_weights = image_weights = ""
     if config.text_encoder == "minilm":
@@ -81,9 +81,9 @@ def resolve_model_config(config: ModelConfig, work: WorkData) -> ModelConfig:
         word_dim=work.word_vectors.dim,
         user_dim=work.user_vectors.dim if work.user_vectors is not None else config.user_dim,
         image_encoder=image_encoder,
-        image_size=int(work.prepared("image_size") or config.image_size),
+        image_size=int(work.prepare.image_size or config.image_size),
         image_feature_dim=feature_dim,
-        place_neighbours=int(work.prepared("place_neighbours") or config.place_neighbours),
+        place_neighbours=int(work.prepare.place_neighbours or config.place_neighbours),
         text_weights=text_weights,
         image_weights=image_weights,
         data_fingerprint=work.fingerprint(),
@@ -297,7 +297,7 @@ def train(
         progress,
         **sentence_features("train"),
     )
-    val_tweets = work.split("val") if (work_dir / "splits" / "val.jsonl").is_file() else []
+    val_tweets = work.split("val") if work.layout.split("val").is_file() else []
     if len(val_tweets) > max_val:
         keep = sorted(np.random.default_rng(config.seed).choice(len(val_tweets), max_val, replace=False))
         val_tweets = [val_tweets[i] for i in keep]
@@ -508,6 +508,8 @@ def save_served(
 
 
 def _without_epochs(obj: dict[str, Any]) -> dict[str, Any]:
+    # num_workers: a TrainConfig field that did nothing, still in the state of runs started before
+    # it was removed; those runs resume.
     return {k: v for k, v in obj.items() if k not in ("epochs", "num_workers")}
 
 

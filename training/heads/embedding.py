@@ -39,12 +39,17 @@ def make_batch(
 def average_of(
     components: dict[str, NDArray[np.float32]], present: dict[str, NDArray[np.bool_]], dim: int, n: int
 ) -> NDArray[np.float32]:
-    """(N, dim) unit-length mean of the present components (zero rows where none is present)."""
-    total = np.zeros((n, dim), dtype=np.float32)
-    for name, vectors in components.items():
-        total += vectors * present[name][:, None]
-    norms = np.linalg.norm(total, axis=1, keepdims=True)
-    return (total / np.maximum(norms, 1e-12)).astype(np.float32)
+    """(N, dim) the model's tweet average (model.joint.tweet_average) of the present components."""
+    import torch
+
+    from model.joint import tweet_average
+
+    masked = {
+        c: torch.from_numpy(np.asarray(v * present[c][:, None], np.float32)) for c, v in components.items()
+    }
+    masks = {c: torch.from_numpy(np.asarray(present[c], bool)) for c in components}
+    average: NDArray[np.float32] = tweet_average(masked, masks, n, dim).numpy()
+    return average
 
 
 def concat_batches(batches: Sequence[Any], dim: int) -> Any:
