@@ -15,7 +15,7 @@ Identical strings are encoded once (retweets and repeated hashtag sets are commo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from training.artifacts import PLACE_TEXT_FEATURES, PROFILE_FEATURES, feature_pa
 
 
 def compute_text_features(
-    tweets_by_split: dict[str, Iterable[Tweet]],
+    tweets_by_split: Mapping[str, Iterable[Tweet]],
     places_path: Path,
     out_dir: Path,
     *,
