@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from model.heads.bot_features import BotUser
+from model.heads.location_head import PlaceGuess
 from model.record import Tweet
 
 HEAD_NAMES: tuple[str, ...] = ("hashtags", "location", "bots", "image_index", "text_index")
@@ -88,15 +89,6 @@ class BotExplanation:
     calibrated: bool
 
 
-@dataclass(frozen=True)
-class PlaceGuessOut:
-    place_id: str
-    name: str
-    probability: float
-    lat: float | None
-    lon: float | None
-
-
 class Backend(Protocol):
     """The model behind the routes. ``None`` from a head method means that head is not in the checkpoint."""
 
@@ -120,7 +112,7 @@ class Backend(Protocol):
 
     def predict_location(
         self, batch: EmbeddingResult, profile_locations: Sequence[str | None], k: int
-    ) -> list[list[PlaceGuessOut]]:
+    ) -> list[list[PlaceGuess]]:
         """Top-k places per tweet; profile_locations[i] is the author's free-text profile location."""
         ...
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from app.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, PlaceGuessOut, average_of
+from app.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, average_of
 from model.heads.bot_features import BotUser
+from model.heads.location_head import PlaceGuess
 from model.record import COMPONENTS, Tweet
 from model.tokenizer import tokenize
 
@@ -147,7 +148,7 @@ class FakeBackend:
 
     def predict_location(
         self, batch: EmbeddingResult, profile_locations: Sequence[str | None], k: int
-    ) -> list[list[PlaceGuessOut]]:
+    ) -> list[list[PlaceGuess]]:
         logits = 5.0 * (batch.average @ self._places.T)  # (N, P)
         for i, profile in enumerate(profile_locations):
             if profile:
@@ -159,7 +160,7 @@ class FakeBackend:
             guesses = []
             for j in np.argsort(-row)[:k]:
                 name, lat, lon = FAKE_PLACES[self._place_ids[j]]
-                guesses.append(PlaceGuessOut(self._place_ids[j], name, float(row[j]), lat, lon))
+                guesses.append(PlaceGuess(self._place_ids[j], name, float(row[j]), lat, lon))
             out.append(guesses)
         return out
 

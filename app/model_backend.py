@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from app.backend import HEAD_NAMES, BotExplanation, EmbeddingResult, PlaceGuessOut
+from app.backend import HEAD_NAMES, BotExplanation, EmbeddingResult
 from model.heads.bot_features import BotUser
+from model.heads.location_head import PlaceGuess
 from model.record import Tweet
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ class ModelBackend:
 
     def predict_location(
         self, batch: EmbeddingResult, profile_locations: Sequence[str | None], k: int
-    ) -> list[list[PlaceGuessOut]]:
+    ) -> list[list[PlaceGuess]]:
         n = len(batch)
         profile = np.zeros((n, self.dim), np.float32)  # (N, dim)
         profile_present = np.zeros(n, bool)  # (N,)
@@ -143,7 +144,7 @@ class ModelBackend:
         guesses = self.heads.location.predict(self._model_batch(batch), profile, profile_present, k)
         return [
             [
-                PlaceGuessOut(
+                PlaceGuess(
                     str(g.place_id),
                     str(g.name),
                     float(g.probability),
