@@ -33,21 +33,35 @@ FROZEN_IMAGE_FEATURE_DIMS: dict[str, int] = {**RESNET_FEATURE_DIMS, "efficientne
 
 @dataclass(frozen=True)
 class ModelConfig:
-    components: tuple[str, ...] = COMPONENTS
-    dim: int = 1024  # joint embedding space
+    # The fields with a "help" are also `tweetembed train` options (training/train_cli.py).
+    components: tuple[str, ...] = field(
+        default=COMPONENTS,
+        metadata={"help": "Comma-separated subset of text,image,hashtags,location,user (ablations)."},
+    )
+    dim: int = field(default=1024, metadata={"help": "Joint embedding dimension."})
     word_dim: int = 300  # fastText vectors; also the hashtag branch input
     user_dim: int = 300  # node2vec vectors
     vocab_size: int = 2  # filled in by training from the vocabulary
-    gru_layers: int = 1
-    max_tokens: int = 40
+    gru_layers: int = field(default=1, metadata={"help": "GRU layers of the text branch."})
+    max_tokens: int = field(default=40, metadata={"help": "Tokens kept per text."})
     image_encoder: ImageEncoder = "resnet152"
     image_size: int = 224  # pixels fed to the image encoder (square)
-    image_feature_dim: int = 2048  # ResNet pooled features, or the small CNN's output
+    # ResNet pooled features, or the small CNN's output
+    image_feature_dim: int = field(default=2048, metadata={"help": "Small-CNN feature width."})
     place_neighbours: int = 32  # M: neighbour texts per place for the location branch
     text_encoder: TextEncoderKind = "gru"
     text_feature_dim: int = 384  # MiniLM's width (minilm only)
-    text_hidden: int = 0  # minilm: 0 = one linear layer to dim; > 0 = an MLP with this hidden width
-    hashtag_encoder: HashtagEncoderKind = "fasttext"
+    text_hidden: int = field(
+        default=0,
+        metadata={"help": "MiniLM text branch: hidden width of the MLP on top (0: one linear layer)."},
+    )
+    hashtag_encoder: HashtagEncoderKind = field(
+        default="fasttext",
+        metadata={
+            "help": "Hashtag branch input: fasttext (mean vector of the tags) or minilm (MiniLM of the tags' "
+            "words; needs a WORK prepared with the MiniLM text encoder)."
+        },
+    )
     # The pretrained weights a checkpoint needs, "package==version sha256:..." (model/pretrained.py);
     # the embedder refuses to serve it on other weights.
     text_weights: str = ""
@@ -99,17 +113,25 @@ class ModelConfig:
 class TrainConfig:
     """The paper's training recipe (section 'Training details') and its CPU-sized sibling."""
 
-    epochs: int = 30
-    lr: float = 2e-4
-    lr_decay_epoch: int = 15  # lr x0.1 from this epoch on
-    grad_clip: float = 2.0
-    margin: float = 0.2
-    batch_size: int = 128
-    val_every: int = 500  # iterations
-    loss: LossKind = "max_violation"
-    loss_target: LossTarget = "average"
-    seed: int = 0
-    num_workers: int = 0
+    # Every field with a "help" is a `tweetembed train` option of the same name (training/train_cli.py).
+    epochs: int = field(default=30, metadata={"help": "Training epochs."})
+    lr: float = field(default=2e-4, metadata={"help": "Adam learning rate."})
+    lr_decay_epoch: int = field(default=15, metadata={"help": "Epoch from which lr is x0.1."})
+    grad_clip: float = field(default=2.0, metadata={"help": "Gradient L2-norm clip."})
+    margin: float = field(default=0.2, metadata={"help": "Hinge margin."})
+    batch_size: int = field(default=128, metadata={"help": "Tweets per batch (in-batch negatives)."})
+    val_every: int = field(default=500, metadata={"help": "Validate every N iterations and each epoch."})
+    loss: LossKind = field(
+        default="max_violation", metadata={"help": "max_violation (VSE++) or sum_violation (VSE0)."}
+    )
+    loss_target: LossTarget = field(
+        default="average",
+        metadata={
+            "help": "Positive of each component: average (paper, the tweet average) or others "
+            "(mean of the tweet's other components)."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Random seed (CPU runs are reproducible)."})
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def to_json(self) -> dict[str, Any]:
@@ -147,21 +169,17 @@ SMALL = TrainConfig(
 # Real corpora on a CPU: pretrained encoders, frozen, with only small networks trained on top, because
 # a GRU and word vectors learnt from a few tens of thousands of real tweets lose to bag-of-words
 # (issue 12). Measured figures: docs/TRAINING.md.
-REAL = TrainConfig(
+REAL = dataclasses.replace(
+    SMALL,
     epochs=8,
     lr=1e-3,
     lr_decay_epoch=6,
     val_every=200,
-    loss="sum_violation",
-    loss_target="others",
-    model=ModelConfig(
-        dim=256,
-        word_dim=100,
-        user_dim=64,
+    model=dataclasses.replace(
+        SMALL.model,
         image_encoder="efficientnet_lite0",
         image_size=224,
         image_feature_dim=1280,
-        max_tokens=32,
         place_neighbours=32,
         text_encoder="minilm",
         text_hidden=512,

@@ -117,8 +117,6 @@ def assemble(
     device = next(iter(outputs.values()))[1].device if outputs else torch.device("cpu")
     components: dict[str, torch.Tensor] = {}
     present: dict[str, torch.Tensor] = {}
-    total = torch.zeros(size, config.dim, device=device)  # (B, dim)
-    count = torch.zeros(size, device=device)  # (B,)
     for name in config.components:
         mask = torch.zeros(size, dtype=torch.bool, device=device)
         dense = torch.zeros(size, config.dim, device=device)
@@ -128,8 +126,19 @@ def assemble(
             mask[rows] = True
         components[name] = dense
         present[name] = mask
-        total = total + dense  # absent rows are zero and are not counted below
-        count = count + mask.float()
-    has_any = count > 0
-    average = l2_normalise(total / count.clamp(min=1.0).unsqueeze(1))  # (B, dim); zero rows stay zero
-    return JointOutput(components, present, average, has_any)
+    average = tweet_average(components, present, size, config.dim)
+    return JointOutput(components, present, average, torch.stack(list(present.values())).any(0))
+
+
+def tweet_average(
+    components: dict[str, torch.Tensor], present: dict[str, torch.Tensor], size: int, dim: int
+) -> torch.Tensor:
+    """(B, dim) L2-normalised mean of each tweet's present components (the paper's tweet embedding);
+    zero rows where a tweet has none. Absent rows of ``components`` must be zero."""
+    device = next(iter(components.values())).device if components else torch.device("cpu")
+    total = torch.zeros(size, dim, device=device)  # (B, dim)
+    count = torch.zeros(size, device=device)  # (B,)
+    for name, dense in components.items():
+        total = total + dense
+        count = count + present[name].float()
+    return l2_normalise(total / count.clamp(min=1.0).unsqueeze(1))

@@ -8,10 +8,11 @@ ones it was built for produces wrong vectors without any other sign.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from model.checkpoint import sha256_file
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -68,14 +69,6 @@ class PackagedWeights:
     def record(self) -> str:
         """What a checkpoint stores to say which weights it needs: ``package==version sha256:...``."""
         return f"{self.package}=={self.version} sha256:{self.sha256}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_record(weights: PackagedWeights, recorded: str) -> None:

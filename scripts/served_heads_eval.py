@@ -29,14 +29,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from model.embedder import TweetEmbedder
     from model.heads.loader import load_heads
-    from training.dataset import read_split, remember_work_sentences
+    from training.artifacts import read_split
+    from training.dataset import remember_work_sentences
     from training.evaluation.hashtags import baseline_recommendations, prf_curve, test_queries
     from training.evaluation.location import baseline_predictions, city_classes, place_coordinates, scores
     from training.heads.embedding import drop_components, embed_all, profile_embeddings
     from training.heads.fit_location import city_label
 
     started = time.perf_counter()
-    splits = {s: read_split(args.work / "splits" / f"{s}.jsonl") for s in ("train", "val", "test")}
+    splits = {s: list(read_split(args.work / "splits", s)) for s in ("train", "val", "test")}
     train, test = splits["train"], splits["test"]
     embedder = TweetEmbedder.load(args.ckpt, device="cpu")
     remembered = remember_work_sentences(embedder, args.work)

@@ -91,7 +91,7 @@ def train_tiny_checkpoint(root: Path) -> tuple[Path, Path]:
 
     from model.config import SMALL
     from tests.model_fixtures import build_work
-    from training.heads.build import run_build_heads
+    from training.heads.build import BuildHeadsOptions, run_build_heads
     from training.trainer import train
 
     work = build_work(root / "work", n_train=64, n_val=16, n_test=16)
@@ -112,7 +112,7 @@ def train_tiny_checkpoint(root: Path) -> tuple[Path, Path]:
     )
     # The paper's kNN: arbitrary labels leave nothing for the CV selection to find, and selecting costs
     # minutes; the selected detector is served end to end in tests/test_heads_bot_features.py.
-    run_build_heads(root / "ckpt", work, bot_labels=labels, bot_method="knn", device="cpu")
+    run_build_heads(root / "ckpt", work, BuildHeadsOptions(bot_labels=labels, bot_method="knn", device="cpu"))
     return root / "ckpt", work
 
 

@@ -3,11 +3,10 @@ validation that disagreed with the schema, and rules that differed between endpo
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from app.settings import SettingsError, load_settings
+from bench.service_proc import free_port
 from tests.app_fixtures import b64, error_of, png_bomb, running_app
 
 pytestmark = pytest.mark.asyncio
@@ -15,12 +14,6 @@ pytestmark = pytest.mark.asyncio
 TWEET_ENDPOINTS = ("/embed", "/recommend-hashtags", "/predict-location", "/search/texts", "/users/bob/tweets")
 ALL_BODY_ENDPOINTS = (*TWEET_ENDPOINTS, "/v1/embeddings")
 LONG_INT = "1" * 5000  # past Python's 4,300-digit int conversion limit
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_a_huge_integer_anywhere_is_422_not_500() -> None:
@@ -145,7 +138,7 @@ async def test_trailing_slash_is_404_without_a_redirect_and_head_health_answers(
 
 
 async def test_redis_down_503_names_the_store_not_its_address() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     async with running_app(redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=0.2) as (_, client):
         stored = await client.post("/users/bob/tweets", json={"tweets": [{"id": 1, "text": "x"}]})
         scored = await client.get("/bot-score/bob")

@@ -9,7 +9,6 @@ import dataclasses
 import io
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 from PIL import Image
 
 from app.api.images import FAKE_BACKEND_INPUT, decode_image, open_image
+from bench.service_proc import free_port
 from model.config import SMALL, ModelConfig
 from model.featurize import image_pixels
 from model.image_input import encoder_pixels
@@ -147,12 +147,6 @@ async def test_fake_backend_sees_encoder_sized_arrays() -> None:
 # ---- a served process and its model process: peak RSS of both ------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _status_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -202,7 +196,7 @@ def test_embedder_takes_encoder_sized_arrays_as_it_takes_images(checkpoint: Path
 @pytest.fixture(scope="module")
 def served(checkpoint: Path) -> Iterator[tuple[str, int, int]]:
     ckpt = checkpoint
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

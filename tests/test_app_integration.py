@@ -182,7 +182,7 @@ async def test_the_heads_over_http_answer_what_the_checkpoints_heads_answer(
     own answer computed here from the checkpoint, and a training text finds itself in the text index."""
     from model.embedder import TweetEmbedder
     from model.heads.loader import load_heads
-    from training.dataset import read_split
+    from training.artifacts import read_split
 
     ckpt, work = checkpoint
     if work is None:
@@ -210,13 +210,13 @@ async def test_the_heads_over_http_answer_what_the_checkpoints_heads_answer(
             )
             assert [p["name"] for p in answer["places"]] == [g.name for g in want_places]
 
-        train = next(t for t in read_split(work / "splits" / "train.jsonl") if t.text)
+        train = next(t for t in read_split(work / "splits", "train") if t.text)
         hits = (
             await client.post("/search/texts", json={"tweet": {"id": "q", "text": train.text}, "k": 1})
         ).json()
         assert hits["results"][0]["hits"][0]["score"] == pytest.approx(1.0, abs=1e-3)
         assert hits["results"][0]["hits"][0]["id"] in {
-            t.id for t in read_split(work / "splits" / "train.jsonl") if t.text == train.text
+            t.id for t in read_split(work / "splits", "train") if t.text == train.text
         }
 
         anonymous = [{k: v for k, v in t.items() if k != "user_id"} for t in flat[:4]]

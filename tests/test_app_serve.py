@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
@@ -15,15 +14,10 @@ import typer
 from typer.testing import CliRunner
 
 from app.cli import serve
+from bench.service_proc import free_port
 from tests.app_fixtures import start_serve, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_serve_refuses_bad_settings_with_a_clear_message() -> None:
@@ -37,7 +31,7 @@ def test_serve_refuses_bad_settings_with_a_clear_message() -> None:
 
 @pytest.mark.slow
 def test_sigterm_finishes_in_flight_requests_then_exits() -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "TWEETEMBED_FAKE_DELAY_MS": "1500",

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
+from bench.service_proc import free_port
 from tests.app_fixtures import start_serve, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,15 +26,9 @@ STALLED_HEAD = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, int]]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

@@ -18,7 +18,7 @@ from model.checkpoint import CheckpointError, manifest_digest, verify_manifest, 
 from model.embedder import TweetEmbedder
 from model.record import Tweet
 from tests.pipeline_helpers import copy_checkpoint
-from training.dataset import read_split
+from training.artifacts import read_split
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def trained(tiny_trained: tuple[Path, Path]) -> tuple[Path, Path]:
 
 def test_round_trip_gives_identical_embeddings(trained: tuple[Path, Path], tmp_path: Path) -> None:
     work, ckpt = trained
-    tweets = read_split(work / "splits" / "test.jsonl")
+    tweets = list(read_split(work / "splits", "test"))
     first = TweetEmbedder.load(ckpt, device="cpu").embed(tweets)
     copy = copy_checkpoint(ckpt, tmp_path / "copy")
     second = TweetEmbedder.load(copy, device="cpu").embed(tweets)
@@ -49,7 +49,7 @@ def test_round_trip_gives_identical_embeddings(trained: tuple[Path, Path], tmp_p
 
 def test_embeddings_are_normalised_and_absent_rows_zero(trained: tuple[Path, Path]) -> None:
     work, ckpt = trained
-    batch = TweetEmbedder.load(ckpt, device="cpu").embed(read_split(work / "splits" / "test.jsonl"))
+    batch = TweetEmbedder.load(ckpt, device="cpu").embed(list(read_split(work / "splits", "test")))
     for name, emb in batch.components.items():
         norms = np.linalg.norm(emb, axis=1)
         np.testing.assert_allclose(norms[batch.present[name]], 1.0, atol=1e-5)
@@ -61,9 +61,7 @@ def test_embedder_presence_rules_and_helpers(trained: tuple[Path, Path], tmp_pat
     work, ckpt = trained
     embedder = TweetEmbedder.load(ckpt, device="cpu")
     known = next(
-        t
-        for t in read_split(work / "splits" / "train.jsonl")
-        if t.user_id and t.place_id and t.image and t.hashtags
+        t for t in read_split(work / "splits", "train") if t.user_id and t.place_id and t.image and t.hashtags
     )
     assert embedder.knows_user(known.user_id) and not embedder.knows_user("no-such-user")
     assert embedder.knows_place(known.place_id) and not embedder.knows_place("nowhere")

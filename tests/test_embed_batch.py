@@ -3,6 +3,7 @@ reading its output. On a tiny trained checkpoint; no Ray (tests/test_ray.py cove
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -241,7 +242,7 @@ def test_ray_engine_without_ray_names_the_extra(
 def test_build_heads_from_parquet_embeds_nothing_again(
     tiny: tuple[Path, Path], embedder: TweetEmbedder, tmp_path: Path
 ) -> None:
-    from training.heads.build import run_build_heads
+    from training.heads.build import BuildHeadsOptions, run_build_heads
 
     ckpt, work = tiny
     out = tmp_path / "emb"
@@ -264,10 +265,9 @@ def test_build_heads_from_parquet_embeds_nothing_again(
     labels.write_text(
         "user_id,label\n" + "".join(f"{u},{'bot' if i % 2 else 'human'}\n" for i, u in enumerate(users))
     )
-    a = run_build_heads(recomputed, work, bot_labels=labels, embedder=embedder, device="cpu")
-    b = run_build_heads(
-        from_parquet, work, bot_labels=labels, embedder=NoEmbed(), device="cpu", embeddings=out
-    )
+    options = BuildHeadsOptions(bot_labels=labels, device="cpu")
+    a = run_build_heads(recomputed, work, options, embedder=embedder)
+    b = run_build_heads(from_parquet, work, dataclasses.replace(options, embeddings=out), embedder=NoEmbed())
 
     def stable(summary: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -285,7 +285,9 @@ def test_build_heads_from_parquet_embeds_nothing_again(
         vectors_a = index_a.reconstruct_n(0, index_a.ntotal)
         assert np.allclose(vectors_a, index_b.reconstruct_n(0, index_b.ntotal), atol=1e-5), name
     # Heads change the manifest, not the vectors: the same Parquet still fits the rebuilt checkpoint.
-    run_build_heads(from_parquet, work, bot_labels=labels, embedder=NoEmbed(), device="cpu", embeddings=out)
+    run_build_heads(
+        from_parquet, work, BuildHeadsOptions(bot_labels=labels, device="cpu", embeddings=out), NoEmbed()
+    )
     other = tmp_path / "other"
     shutil.copytree(ckpt, other)
     (other / "vocab.json").write_text((other / "vocab.json").read_text() + " ")
@@ -293,8 +295,8 @@ def test_build_heads_from_parquet_embeds_nothing_again(
 
     write_manifest(other)
     with pytest.raises(EmbeddingsError, match="another model"):
-        run_build_heads(other, work, embedder=NoEmbed(), device="cpu", embeddings=out)
+        run_build_heads(other, work, BuildHeadsOptions(device="cpu", embeddings=out), NoEmbed())
     with pytest.raises(EmbeddingsError, match="no embedding"):
         partial = tmp_path / "partial"
         _run(read_tweets(work / "splits" / "test.jsonl"), embedder.embed, partial, embedder, ckpt)
-        run_build_heads(from_parquet, work, embedder=NoEmbed(), device="cpu", embeddings=partial)
+        run_build_heads(from_parquet, work, BuildHeadsOptions(device="cpu", embeddings=partial), NoEmbed())

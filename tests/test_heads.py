@@ -18,7 +18,7 @@ from model.heads.loader import load_heads
 from model.heads.location_head import FEATURE_COMPONENTS, LocationPredictor, location_features
 from model.heads.vector_index import build_index, normalise_rows
 from tests.heads_support import DIM, FakeEmbedder, tiny_tweets, write_work_dir
-from training.heads.build import run_build_heads
+from training.heads.build import BuildHeadsOptions, run_build_heads
 from training.heads.fit_bots import fit_cnn
 from training.heads.fit_location import ForestParams, fit_forest
 
@@ -151,7 +151,7 @@ def built_checkpoint(tmp_path: Path) -> tuple[Path, Path, FakeEmbedder]:
     work = write_work_dir(tmp_path, tiny_tweets())
     embedder = FakeEmbedder()
     params = ForestParams(n_estimators=10, n_jobs=1)
-    run_build_heads(ckpt, work, params=params, embedder=embedder, bot_method="knn", bot_k=3)
+    run_build_heads(ckpt, work, BuildHeadsOptions(forest=params, bot_method="knn", bot_k=3), embedder)
     return ckpt, work, embedder
 
 

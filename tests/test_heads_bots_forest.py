@@ -17,7 +17,7 @@ from model.heads.bot_forest import FOREST_FILE, ForestBotDetector, statistics_wi
 from model.heads.bot_head import load_bot_detector
 from model.heads.loader import load_heads
 from tests.heads_support import DIM, FakeEmbedder, tiny_tweets, write_work_dir
-from training.heads.build import run_build_heads
+from training.heads.build import BuildHeadsOptions, run_build_heads
 from training.heads.fit_bots import fit_forest, fit_knn
 from training.heads.fit_location import ForestParams
 
@@ -131,7 +131,9 @@ def forest_checkpoint(tmp_path: Path) -> Path:
     write_manifest(ckpt)
     work = write_work_dir(tmp_path, tiny_tweets())
     params = ForestParams(n_estimators=10, n_jobs=1)
-    summary = run_build_heads(ckpt, work, bot_method="forest", params=params, embedder=FakeEmbedder())
+    summary = run_build_heads(
+        ckpt, work, BuildHeadsOptions(bot_method="forest", forest=params), FakeEmbedder()
+    )
     assert summary["heads"]["bots"]["method"] == "forest"
     return ckpt
 

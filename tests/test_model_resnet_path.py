@@ -15,7 +15,7 @@ from model import resnet
 from model.config import SMALL
 from model.embedder import TweetEmbedder
 from tests.model_fixtures import build_work
-from training.dataset import read_split
+from training.artifacts import read_split
 from training.trainer import train
 
 torch.set_num_threads(1)
@@ -37,7 +37,7 @@ def _add_features(work: Path) -> None:
     rng = np.random.default_rng(0)
     (work / "image_features").mkdir()
     for split in ("train", "val", "test"):
-        ids = [t.id for t in read_split(work / "splits" / f"{split}.jsonl") if t.image]
+        ids = [t.id for t in read_split(work / "splits", split) if t.image]
         np.save(work / "image_features" / f"{split}.npy", rng.random((len(ids), FEATURES)).astype(np.float16))
         (work / "image_features" / f"{split}_ids.json").write_text(json.dumps(ids))
     prepared = json.loads((work / "prepare.json").read_text())
@@ -65,7 +65,7 @@ def test_resnet_features_train_and_embed(tmp_path: Path, monkeypatch: pytest.Mon
     fake = FakeResnet().eval()
     monkeypatch.setattr(resnet, "build_resnet_features", lambda name: fake)
     embedder = TweetEmbedder.load(tmp_path / "ckpt", device="cpu")
-    tweets = [t for t in read_split(work / "splits" / "test.jsonl") if t.image][:3]
+    tweets = [t for t in read_split(work / "splits", "test") if t.image][:3]
     batch = embedder.embed(tweets)
     assert batch.present["image"].all()
     np.testing.assert_allclose(np.linalg.norm(batch.components["image"], axis=1), 1.0, atol=1e-5)

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from model.tokenizer import Vocabulary
 from tests.prepare_helpers import DAYS, write_dataset  # tests/ helper module
+from training.artifacts import read_split
 from training.prepare.cli import prepare
 from training.prepare.options import PrepareOptions
 from training.prepare.pipeline import PrepareError, PrepareResult, run_prepare
-from training.prepare.splits import read_split
 
 FAST = {
     "config": "small",
@@ -200,6 +200,23 @@ def test_resnet_features_are_precomputed_as_memmaps(
     assert "[image_features] skipped (up to date)" in messages
     _, messages = _run(data / "tweets.jsonl", work, image_encoder="convnet")
     assert not (work / "image_features").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_refused_before_any_work(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision
+
+    from model.resnet import weights_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    target = weights_path("resnet18")
+    target.parent.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), target)
+    with pytest.raises(PrepareError, match=r"--device cuda: .*CUDA is not available"):
+        _run(dataset, tmp_path / "work", image_encoder="resnet18", image_size=32, device="cuda", split="date")
+    assert not (tmp_path / "work").exists()
 
 
 def test_cli_prints_a_summary_and_fails_cleanly(dataset: Path, tmp_path: Path) -> None:

@@ -9,19 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from model.checkpoint import sha256_file
 from model.record import Tweet
+from training.artifacts import read_split, split_path
 from training.prepare.splits import (
     ChronoSplit,
     DaySplit,
     RandomSplit,
     SplitError,
-    file_sha256,
-    read_split,
     resolve_auto,
     rule_from_days,
     rule_from_splits_file,
     rule_from_times,
-    split_path,
     tweet_time_keys,
     world_splits_file,
     write_splits,
@@ -107,7 +106,7 @@ def test_write_splits_streams_dedupes_and_fingerprints(tmp_path: Path) -> None:
     assert counts.tweets == {"train": 2, "val": 1, "test": 1}
     assert counts.duplicates == 1 and counts.unassigned == 1
     for name in ("train", "val", "test"):
-        assert fingerprints[name] == file_sha256(split_path(tmp_path, name))
+        assert fingerprints[name] == sha256_file(split_path(tmp_path, name))
     assert [t.id for t in read_split(tmp_path, "train")] == ["1", "5"]
     # Content-only fingerprint: writing the same tweets again gives the same hash.
     _, again = write_splits(iter(tweets), rule, tmp_path / "again")

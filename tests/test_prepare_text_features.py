@@ -13,6 +13,7 @@ import pytest
 
 from model.record import Tweet
 from model.text_encoders import hashtag_sentence, sentence_text
+from training.artifacts import WorkLayout
 from training.prepare import text_features as tf
 
 
@@ -60,11 +61,11 @@ def test_text_features_rows_match_their_strings(tmp_path: Path, monkeypatch: pyt
         ),
         encoding="utf-8",
     )
-    out = tmp_path / "work" / tf.FEATURES_DIR
+    out = WorkLayout(tmp_path / "work").text_features_dir
     info = tf.compute_text_features({"train": train, "val": [], "test": test}, places, out, verbose=False)
     assert info["texts"] == {"train": 2, "val": 0, "test": 1}  # "#only #tags" has no sentence
     assert info["hashtags"] == {"train": 3, "val": 0, "test": 0}
-    assert all(p.is_file() for p in tf.feature_files(tmp_path / "work", ("train", "val", "test")))
+    assert all(p.is_file() for p in WorkLayout(tmp_path / "work").text_feature_files())
 
     ids = json.loads((out / "train_ids.json").read_text())
     matrix = np.load(out / "train.npy")

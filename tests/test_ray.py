@@ -18,6 +18,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the Ray tests need the optional extra: pip install -e '.[ray]'")
 
+from bench.service_proc import free_port  # noqa: E402
 from model.embedder import TweetEmbedder  # noqa: E402
 from tests.batch_fixtures import tiny_checkpoint  # noqa: E402
 from training.embed_batch.local import run_local  # noqa: E402
@@ -114,15 +115,6 @@ def test_a_worker_killed_mid_batch_still_writes_every_row_once(
     assert summary["rows"] == len(expected)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _wait_ready(client: Any, timeout_s: float = 120.0) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -140,7 +132,7 @@ def _wait_ready(client: Any, timeout_s: float = 120.0) -> Any:
 def serve_port(ray_session: None) -> Iterator[int]:
     from ray import serve
 
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
         yield port

@@ -174,6 +174,21 @@ def test_cli_trains_a_component_subset_with_overrides(work: Path, tmp_path: Path
     assert train_config["loss"] == "sum_violation" and train_config["batch_size"] == 8
 
 
+def test_every_recipe_field_with_a_help_is_a_train_option() -> None:
+    import dataclasses
+    import inspect
+
+    from model.config import ModelConfig, TrainConfig
+    from training.train_cli import train
+
+    options = inspect.signature(train).parameters
+    recipe = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "model"]
+    assert recipe and all(name in options for name in recipe)
+    assert all(options[name].default is None for name in recipe)  # None: the preset's value
+    shaped = [f.name for f in dataclasses.fields(ModelConfig) if "help" in f.metadata]
+    assert {"dim", "components", "text_hidden"} <= set(shaped) <= set(options)
+
+
 def test_cli_rejects_bad_input(work: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     bad_loss = runner.invoke(_cli(), [str(work), "--out", str(tmp_path / "a"), "--loss", "nonsense"])

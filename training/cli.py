@@ -20,7 +20,7 @@ def _register() -> None:
     from training.demo import demo
     from training.embed_batch import embed_batch
     from training.evaluation.cli import evaluate
-    from training.heads.build import build_heads
+    from training.heads.cli import build_heads
     from training.inspect_cmd import inspect
     from training.prepare.cli import prepare
     from training.synth.cli import synth

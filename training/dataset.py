@@ -7,7 +7,6 @@ encoders, the rows of the precomputed feature memmap.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from model.checkpoint import sha256_file
 from model.config import ModelConfig
 from model.featurize import Featurizer, TweetFeatures, image_pixels, open_image
 from model.places import PlaceTable
@@ -24,18 +24,15 @@ from model.record import Tweet
 from model.tokenizer import Vocabulary
 from model.user_vectors import UserVectors
 from model.word_vectors import WordVectors
+from training.artifacts import SPLITS, PrepareManifest, WorkDirError, WorkLayout, read_split
 
-SPLITS = ("train", "val", "test")
-
-
-class WorkDirError(RuntimeError):
-    """WORK is missing a file that ``tweetembed prepare`` should have written."""
+__all__ = ["WorkData", "WorkDirError", "load_work", "remember_work_sentences", "split_features"]
 
 
 @dataclass
 class WorkData:
     work_dir: Path
-    prepare: dict[str, Any]
+    prepare: PrepareManifest
     vocab: Vocabulary
     word_vectors_path: Path
     word_vectors: WordVectors
@@ -43,67 +40,49 @@ class WorkData:
     places: PlaceTable | None
     _splits: dict[str, list[Tweet]] = field(default_factory=dict)
 
+    @property
+    def layout(self) -> WorkLayout:
+        return WorkLayout(self.work_dir)
+
     def split(self, name: str) -> list[Tweet]:
         if name not in self._splits:
-            self._splits[name] = read_split(self.work_dir / "splits" / f"{name}.jsonl")
+            self._splits[name] = list(read_split(self.layout.splits_dir, name))
         return self._splits[name]
 
     def fingerprint(self) -> str:
         """sha256 of the training split file: which data a checkpoint was trained on."""
-        path = self.work_dir / "splits" / "train.jsonl"
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
-
-    def prepared(self, key: str) -> Any:
-        """A field of prepare.json, at the top level or under ``dims``."""
-        if key in self.prepare:
-            return self.prepare[key]
-        dims = self.prepare.get("dims")
-        return dims.get(key) if isinstance(dims, dict) else None
+        return sha256_file(self.layout.split("train"))
 
     def image_features(self, split: str) -> dict[str, np.ndarray] | None:
         """tweet id -> (F,) precomputed ResNet features (rows of a float16 memmap), if prepared."""
-        base = self.work_dir / "image_features"
-        matrix_path, ids_path = base / f"{split}.npy", base / f"{split}_ids.json"
-        if not matrix_path.is_file() or not ids_path.is_file():
-            return None
-        matrix = np.load(matrix_path, mmap_mode="r")  # (N, F) float16
-        ids = json.loads(ids_path.read_text(encoding="utf-8"))
-        if len(ids) != matrix.shape[0]:
-            raise WorkDirError(f"{matrix_path}: {matrix.shape[0]} rows but {len(ids)} ids")
-        return {str(tid): matrix[row] for row, tid in enumerate(ids)}
+        return _feature_rows(*self.layout.image_features(split))
 
     def has_text_features(self) -> bool:
-        return (self.work_dir / "text_features" / "train.npy").is_file()
+        return self.layout.has_text_features()
 
     def text_features(self, split: str) -> dict[str, np.ndarray] | None:
         """tweet id -> (384,) MiniLM features of its text, if prepared (minilm text branch)."""
-        return feature_rows(self.work_dir, split)
+        return _feature_rows(*self.layout.text_features(split))
 
     def hashtag_features(self, split: str) -> dict[str, np.ndarray] | None:
         """tweet id -> (384,) MiniLM features of its hashtags, if prepared."""
-        return feature_rows(self.work_dir, f"hashtags_{split}")
+        return _feature_rows(*self.layout.text_features(f"hashtags_{split}"))
 
     def place_text_features(self) -> dict[str, np.ndarray] | None:
         """place id -> (k, 384) MiniLM features of its non-empty neighbour texts, in places.json order."""
-        base = self.work_dir / "text_features"
-        if not (base / "places.npy").is_file():
+        matrix_path, index_path = self.layout.place_text_features
+        if not matrix_path.is_file():
             return None
-        matrix = np.load(base / "places.npy")
-        index = json.loads((base / "places_index.json").read_text(encoding="utf-8"))
+        matrix = np.load(matrix_path)
+        index = json.loads(index_path.read_text(encoding="utf-8"))
         return {str(pid): matrix[start : start + n] for pid, (start, n) in index.items()}
 
 
-def feature_rows(work_dir: Path, stem: str) -> dict[str, np.ndarray] | None:
-    """tweet id -> row of WORK/text_features/{stem}.npy (float16 memmap), or None if not prepared."""
-    base = work_dir / "text_features"
-    matrix_path, ids_path = base / f"{stem}.npy", base / f"{stem}_ids.json"
+def _feature_rows(matrix_path: Path, ids_path: Path) -> dict[str, np.ndarray] | None:
+    """tweet id -> row of a float16 (N, F) matrix (memory-mapped), or None if not prepared."""
     if not matrix_path.is_file() or not ids_path.is_file():
         return None
-    matrix = np.load(matrix_path, mmap_mode="r")  # (N, 384) float16
+    matrix = np.load(matrix_path, mmap_mode="r")
     ids = json.loads(ids_path.read_text(encoding="utf-8"))
     if len(ids) != matrix.shape[0]:
         raise WorkDirError(f"{matrix_path}: {matrix.shape[0]} rows but {len(ids)} ids")
@@ -116,17 +95,20 @@ def remember_work_sentences(embedder: Any, work_dir: Path) -> int:
     features are float16, so embeddings differ from freshly computed ones by that rounding only."""
     from model.text_encoders import has_sentence, hashtag_sentence, sentence_text
 
-    work_dir = Path(work_dir)
-    if not hasattr(embedder, "remember_sentences") or not (work_dir / "text_features").is_dir():
+    layout = WorkLayout(Path(work_dir))
+    if not hasattr(embedder, "remember_sentences") or not layout.text_features_dir.is_dir():
         return 0
     total = 0
     for split in SPLITS:
-        if not (work_dir / "splits" / f"{split}.jsonl").is_file():
+        if not layout.split(split).is_file():
             continue
-        tweets = {t.id: t for t in read_split(work_dir / "splits" / f"{split}.jsonl")}
+        tweets = {t.id: t for t in read_split(layout.splits_dir, split)}
         pairs: list[tuple[dict[str, np.ndarray] | None, Callable[[Tweet], str]]] = [
-            (feature_rows(work_dir, split), lambda t: sentence_text(t.text)),
-            (feature_rows(work_dir, f"hashtags_{split}"), lambda t: hashtag_sentence(t.hashtags)),
+            (_feature_rows(*layout.text_features(split)), lambda t: sentence_text(t.text)),
+            (
+                _feature_rows(*layout.text_features(f"hashtags_{split}")),
+                lambda t: hashtag_sentence(t.hashtags),
+            ),
         ]
         for features, sentence_of in pairs:
             if not features:
@@ -137,47 +119,33 @@ def remember_work_sentences(embedder: Any, work_dir: Path) -> int:
             matrix = np.stack([np.asarray(features[i], np.float32) for i in ids]) if ids else None
             if matrix is not None:
                 total += int(embedder.remember_sentences([sentence_of(tweets[i]) for i in ids], matrix))
-    profiles = work_dir / "text_features" / "profiles.json"
-    if profiles.is_file():
-        names = json.loads(profiles.read_text(encoding="utf-8"))
-        matrix = np.load(work_dir / "text_features" / "profiles.npy").astype(np.float32)
+    profiles_matrix, profiles_names = layout.profile_features
+    if profiles_names.is_file():
+        names = json.loads(profiles_names.read_text(encoding="utf-8"))
+        matrix = np.load(profiles_matrix).astype(np.float32)
         if names:
             total += int(embedder.remember_sentences(names, matrix))
     return total
 
 
-def read_split(path: Path) -> list[Tweet]:
-    if not path.is_file():
-        raise WorkDirError(f"{path} not found: run `tweetembed prepare` first")
-    tweets = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                tweets.append(Tweet.from_flat(json.loads(line), path.parent))
-    return tweets
-
-
 def load_work(work_dir: Path) -> WorkData:
-    work_dir = Path(work_dir)
-    if not work_dir.is_dir():
-        raise WorkDirError(f"WORK directory not found: {work_dir}")
-    for required in ("splits/train.jsonl", "vocab.json", "word_vectors.bin"):
-        if not (work_dir / required).is_file():
-            raise WorkDirError(f"{work_dir / required} not found: run `tweetembed prepare` first")
-    prepare_path = work_dir / "prepare.json"
-    prepare = json.loads(prepare_path.read_text(encoding="utf-8")) if prepare_path.is_file() else {}
+    layout = WorkLayout(Path(work_dir))
+    if not layout.root.is_dir():
+        raise WorkDirError(f"WORK directory not found: {layout.root}")
+    for required in (layout.split("train"), layout.vocab, layout.word_vectors):
+        if not required.is_file():
+            raise WorkDirError(f"{required} not found: run `tweetembed prepare` first")
     users = None
-    if (work_dir / "user_vectors.safetensors").is_file() and (work_dir / "user_ids.json").is_file():
-        users = UserVectors.load(work_dir / "user_vectors.safetensors", work_dir / "user_ids.json")
-    places = PlaceTable.load(work_dir / "places.json") if (work_dir / "places.json").is_file() else None
+    if layout.user_vectors.is_file() and layout.user_ids.is_file():
+        users = UserVectors.load(layout.user_vectors, layout.user_ids)
     return WorkData(
-        work_dir=work_dir,
-        prepare=prepare if isinstance(prepare, dict) else {},
-        vocab=Vocabulary.load(work_dir / "vocab.json"),
-        word_vectors_path=work_dir / "word_vectors.bin",
-        word_vectors=WordVectors.load(work_dir / "word_vectors.bin"),
+        work_dir=layout.root,
+        prepare=PrepareManifest.load(layout.root),
+        vocab=Vocabulary.load(layout.vocab),
+        word_vectors_path=layout.word_vectors,
+        word_vectors=WordVectors.load(layout.word_vectors),
         user_vectors=users,
-        places=places,
+        places=PlaceTable.load(layout.places) if layout.places.is_file() else None,
     )
 
 

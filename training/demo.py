@@ -52,13 +52,17 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the service at the end.")] = True,
 ) -> None:
     """Synthesise a world, prepare it, train, build the heads and serve the checkpoint."""
+    from model.checkpoint import MANIFEST
+    from model.heads.loader import HEADS_DIR
+    from training.prepare.source import WORLD_TWEETS
+
     world, work, ckpt = dir / "world", dir / "work", dir / "checkpoint"
-    if (world / "tweets.jsonl").exists():
+    if (world / WORLD_TWEETS).exists():
         typer.echo(f"world: {world} exists, skipped")
     else:
         _run(["synth", "--out", str(world), "--tweets", str(tweets), "--seed", str(seed)])
     _run(["prepare", str(world), "--out", str(work), "--config", config])
-    if (ckpt / "manifest.json").exists():
+    if (ckpt / MANIFEST).exists():
         typer.echo(f"checkpoint: {ckpt} exists, training skipped (delete it to retrain)")
     else:
         _run(
@@ -77,8 +81,8 @@ def demo(
                 str(threads),
             ]
         )
-    if (ckpt / "heads").is_dir():
-        typer.echo(f"heads: {ckpt / 'heads'} exist, skipped")
+    if (ckpt / HEADS_DIR).is_dir():
+        typer.echo(f"heads: {ckpt / HEADS_DIR} exist, skipped")
     else:
         _run(["build-heads", str(ckpt), str(world)], threads)
     if serve:

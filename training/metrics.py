@@ -24,7 +24,8 @@ def ranks_of_targets(scores: NDArray[np.floating], targets: NDArray[np.integer])
     scores = np.asarray(scores)  # (Q, N)
     targets = np.asarray(targets)  # (Q,)
     target_scores = scores[np.arange(len(targets)), targets][:, None]  # (Q, 1)
-    return (scores >= target_scores).sum(axis=1).astype(np.int64)
+    ranks: NDArray[np.int64] = (scores >= target_scores).sum(axis=1).astype(np.int64)
+    return ranks
 
 
 def recall_at_k(ranks: NDArray[np.integer], k: int) -> float:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+Command = typing.TypeVar("Command", bound=Callable[..., None])
 
 CONFIG_HELP = (
     "Preset: 'paper' (the paper's recipe), 'small' (the synthetic world and the demo, a few CPU "
@@ -36,45 +41,57 @@ def build_train_config(config: str, overrides: dict[str, Any], model_overrides: 
     return train_config
 
 
+def _recipe_fields() -> Iterator[tuple[str, dataclasses.Field[Any], Any]]:
+    """("train" | "model", field, its type) of every TrainConfig / ModelConfig field that has a help."""
+    from model.config import ModelConfig, TrainConfig
+
+    for scope, cls in (("train", TrainConfig), ("model", ModelConfig)):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if "help" in f.metadata:
+                yield scope, f, hints[f.name]
+
+
+def _option_type(kind: Any) -> Any:
+    """The command-line type of a config field: Literals and tuples are typed as text."""
+    return str if typing.get_origin(kind) in (Literal, tuple) else kind
+
+
+def _from_option(kind: Any, value: Any) -> Any:
+    if value is not None and typing.get_origin(kind) is tuple:  # "text,image" -> ("text", "image")
+        return tuple(part.strip() for part in str(value).split(",") if part.strip())
+    return value
+
+
+def _with_recipe_options(command: Command) -> Command:
+    """``command`` with one option per recipe field (``_recipe_fields``), each None by default (the
+    preset's value), placed after --config: a new TrainConfig field with a help is an option at once."""
+    signature = inspect.signature(command, eval_str=True)
+    fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    annotations = typing.get_type_hints(command, include_extras=True)
+    generated = []
+    for _, f, kind in _recipe_fields():
+        option = typer.Option(help=f.metadata["help"])
+        annotation: Any = Annotated[_option_type(kind) | None, option]
+        generated.append(
+            inspect.Parameter(
+                f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation
+            )
+        )
+        annotations[f.name] = annotation
+    at = [p.name for p in fixed].index("config") + 1
+    # typer reads the signature through inspect, which honours __signature__.
+    parameters = [*fixed[:at], *generated, *fixed[at:]]
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {**annotations, "return": None}
+    return command
+
+
+@_with_recipe_options
 def train(
     work: Annotated[Path, typer.Argument(help="WORK directory written by `tweetembed prepare`.")],
     out: Annotated[Path, typer.Option("--out", help="Checkpoint directory (best model by val rsum).")],
     config: Annotated[str, typer.Option("--config", help=CONFIG_HELP)] = "small",
-    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
-    lr_decay_epoch: Annotated[int | None, typer.Option(help="Epoch from which lr is x0.1.")] = None,
-    grad_clip: Annotated[float | None, typer.Option(help="Gradient L2-norm clip.")] = None,
-    margin: Annotated[float | None, typer.Option(help="Hinge margin.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Tweets per batch (in-batch negatives).")] = None,
-    val_every: Annotated[int | None, typer.Option(help="Validate every N iterations and each epoch.")] = None,
-    loss: Annotated[str | None, typer.Option(help="max_violation (VSE++) or sum_violation (VSE0).")] = None,
-    loss_target: Annotated[
-        str | None,
-        typer.Option(
-            help="Positive of each component: average (paper, the tweet average) or others "
-            "(mean of the tweet's other components)."
-        ),
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (CPU runs are reproducible).")] = None,
-    dim: Annotated[int | None, typer.Option(help="Joint embedding dimension.")] = None,
-    gru_layers: Annotated[int | None, typer.Option(help="GRU layers of the text branch.")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Tokens kept per text.")] = None,
-    image_feature_dim: Annotated[int | None, typer.Option(help="Small-CNN feature width.")] = None,
-    components: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated subset of text,image,hashtags,location,user (ablations)."),
-    ] = None,
-    hashtag_encoder: Annotated[
-        str | None,
-        typer.Option(
-            help="Hashtag branch input: fasttext (mean vector of the tags) or minilm (MiniLM of the tags' "
-            "words; needs a WORK prepared with the MiniLM text encoder)."
-        ),
-    ] = None,
-    text_hidden: Annotated[
-        int | None,
-        typer.Option(help="MiniLM text branch: hidden width of the MLP on top (0: one linear layer)."),
-    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (mixed precision on CUDA).")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out.")] = False,
     max_val: Annotated[int, typer.Option(help="Validation tweets scored (fixed subset).")] = 1000,
@@ -87,6 +104,7 @@ def train(
             min=1,
         ),
     ] = None,
+    **recipe: Any,
 ) -> None:
     """Train the five-branch joint embedding model (paper Eq. 2-3) and write a servable checkpoint."""
     import torch
@@ -95,32 +113,11 @@ def train(
     from training.dataset import WorkDirError
     from training.trainer import train as run_training
 
-    comps = tuple(c.strip() for c in components.split(",") if c.strip()) if components else None
+    overrides: dict[str, dict[str, Any]] = {"train": {}, "model": {}}
+    for scope, f, kind in _recipe_fields():
+        overrides[scope][f.name] = _from_option(kind, recipe.get(f.name))
     try:
-        train_config = build_train_config(
-            config,
-            {
-                "epochs": epochs,
-                "lr": lr,
-                "lr_decay_epoch": lr_decay_epoch,
-                "grad_clip": grad_clip,
-                "margin": margin,
-                "batch_size": batch_size,
-                "val_every": val_every,
-                "loss": loss,
-                "seed": seed,
-                "loss_target": loss_target,
-            },
-            {
-                "dim": dim,
-                "gru_layers": gru_layers,
-                "max_tokens": max_tokens,
-                "image_feature_dim": image_feature_dim,
-                "components": comps,
-                "hashtag_encoder": hashtag_encoder,
-                "text_hidden": text_hidden,
-            },
-        )
+        train_config = build_train_config(config, overrides["train"], overrides["model"])
     except (ValueError, TypeError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     if device not in ("auto", "cpu", "cuda"):

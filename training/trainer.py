@@ -17,16 +17,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from model import checkpoint as ck
 from model.checkpoint_writer import encode_places, write_checkpoint
-from model.config import FROZEN_IMAGE_FEATURE_DIMS, ModelConfig, TrainConfig
+from model.config import FROZEN_IMAGE_FEATURE_DIMS, ImageEncoder, ModelConfig, TrainConfig
 from model.embedder import resolve_device
 from model.embedding_batch import EmbeddingBatch
 from model.featurize import Featurizer, TweetFeatures
@@ -52,7 +53,7 @@ class TrainResult:
 
 def resolve_model_config(config: ModelConfig, work: WorkData) -> ModelConfig:
     """The model the WORK data was prepared for: dims of its vectors, its image encoder and size."""
-    image_encoder = work.prepared("image_encoder") or config.image_encoder
+    image_encoder = cast(ImageEncoder, work.prepare.image_encoder or config.image_encoder)
     feature_dim = FROZEN_IMAGE_FEATURE_DIMS.get(image_encoder, config.image_feature_dim)
     text_weights = image_weights = ""
     if config.text_encoder == "minilm":
@@ -81,9 +82,9 @@ def resolve_model_config(config: ModelConfig, work: WorkData) -> ModelConfig:
         word_dim=work.word_vectors.dim,
         user_dim=work.user_vectors.dim if work.user_vectors is not None else config.user_dim,
         image_encoder=image_encoder,
-        image_size=int(work.prepared("image_size") or config.image_size),
+        image_size=int(work.prepare.image_size or config.image_size),
         image_feature_dim=feature_dim,
-        place_neighbours=int(work.prepared("place_neighbours") or config.place_neighbours),
+        place_neighbours=int(work.prepare.place_neighbours or config.place_neighbours),
         text_weights=text_weights,
         image_weights=image_weights,
         data_fingerprint=work.fingerprint(),
@@ -162,7 +163,8 @@ def component_recalls(batch: EmbeddingBatch, ks: Sequence[int] = RECALL_KS) -> d
     (the average contains c itself, so c finds its own tweet without being aligned with anything).
     """
     names = list(batch.components)
-    total = sum(batch.components[n] for n in names)  # (N, dim): absent rows are zero
+    # (N, dim): absent rows are zero
+    total = cast(NDArray[np.float32], sum(batch.components[n] for n in names))
     count = sum(batch.present[n].astype(np.int64) for n in names)  # (N,)
     out: dict[str, dict[str, float]] = {}
     for name in names:
@@ -297,7 +299,7 @@ def train(
         progress,
         **sentence_features("train"),
     )
-    val_tweets = work.split("val") if (work_dir / "splits" / "val.jsonl").is_file() else []
+    val_tweets = work.split("val") if work.layout.split("val").is_file() else []
     if len(val_tweets) > max_val:
         keep = sorted(np.random.default_rng(config.seed).choice(len(val_tweets), max_val, replace=False))
         val_tweets = [val_tweets[i] for i in keep]
@@ -414,7 +416,7 @@ def train(
                 # with few tweets that have both parts, the "others" target on one-component tweets)
                 # gives a constant zero loss: nothing to learn, so no step, rather than a crash.
                 if loss.requires_grad:
-                    scaler.scale(loss).backward()
+                    scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # torch's GradScaler
                     scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                     scaler.step(optimizer)
@@ -508,6 +510,8 @@ def save_served(
 
 
 def _without_epochs(obj: dict[str, Any]) -> dict[str, Any]:
+    # num_workers: a TrainConfig field that did nothing, still in the state of runs started before
+    # it was removed; those runs resume.
     return {k: v for k, v in obj.items() if k not in ("epochs", "num_workers")}
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from model.config import ModelConfig
 from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_features import BotUser
+from model.heads.location_head import PlaceGuess
 from model.record import Tweet
 
 HEAD_NAMES: tuple[str, ...] = ("hashtags", "location", "bots", "image_index", "text_index")
@@ -34,15 +35,6 @@ class BotExplanation:
     fitted_tweets: int  # tweets per user the detector was fitted on
     detector: str
     calibrated: bool
-
-
-@dataclass(frozen=True)
-class PlaceGuessOut:
-    place_id: str
-    name: str
-    probability: float
-    lat: float | None
-    lon: float | None
 
 
 class Embedder(Protocol):
@@ -97,7 +89,7 @@ class Backend(Protocol):
 
     def predict_location(
         self, batch: EmbeddingBatch, profile_locations: Sequence[str | None], k: int
-    ) -> list[list[PlaceGuessOut]]:
+    ) -> list[list[PlaceGuess]]:
         """Top-k places per tweet; profile_locations[i] is the author's free-text profile location."""
         ...
 

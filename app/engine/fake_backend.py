@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from app.engine.backend import HEAD_NAMES, BotExplanation, PlaceGuessOut
+from app.engine.backend import HEAD_NAMES, BotExplanation
 from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_features import BotUser
+from model.heads.location_head import PlaceGuess
 from model.record import COMPONENTS, Tweet
 from model.tokenizer import tokenize
 
@@ -142,7 +143,7 @@ class FakeBackend:
 
     def predict_location(
         self, batch: EmbeddingBatch, profile_locations: Sequence[str | None], k: int
-    ) -> list[list[PlaceGuessOut]]:
+    ) -> list[list[PlaceGuess]]:
         logits = 5.0 * (batch.average @ self._places.T)  # (N, P)
         for i, profile in enumerate(profile_locations):
             if profile:
@@ -154,7 +155,7 @@ class FakeBackend:
             guesses = []
             for j in np.argsort(-row)[:k]:
                 name, lat, lon = FAKE_PLACES[self._place_ids[j]]
-                guesses.append(PlaceGuessOut(self._place_ids[j], name, float(row[j]), lat, lon))
+                guesses.append(PlaceGuess(self._place_ids[j], name, float(row[j]), lat, lon))
             out.append(guesses)
         return out
 

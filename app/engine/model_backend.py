@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.engine.backend import HEAD_NAMES, BotExplanation, Embedder, PlaceGuessOut
+from app.engine.backend import HEAD_NAMES, BotExplanation, Embedder
 from app.engine.errors import HeadMissingError
 from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_features import BotUser
+from model.heads.location_head import PlaceGuess
 from model.record import Tweet
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ class ModelBackend:
 
     def predict_location(
         self, batch: EmbeddingBatch, profile_locations: Sequence[str | None], k: int
-    ) -> list[list[PlaceGuessOut]]:
+    ) -> list[list[PlaceGuess]]:
         n = len(batch)
         profile = np.zeros((n, self.dim), np.float32)  # (N, dim)
         profile_present = np.zeros(n, bool)  # (N,)
@@ -150,7 +151,7 @@ class ModelBackend:
         guesses = location.predict(batch, profile, profile_present, k)
         return [
             [
-                PlaceGuessOut(
+                PlaceGuess(
                     str(g.place_id),
                     str(g.name),
                     float(g.probability),

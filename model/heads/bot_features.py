@@ -54,7 +54,7 @@ BEHAVIOUR_NAMES: tuple[str, ...] = (
     "place_share",
     "tweets",
 )
-_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+URL_PATTERN = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 
 
 def _hash(text: str, size: int) -> int:
@@ -64,9 +64,13 @@ def _hash(text: str, size: int) -> int:
 def text_hash(text: str | None) -> int:
     """63-bit hash of the text without URLs and without a leading "RT ", so that the same message
     posted with another shortened link or as a retweet counts as the same text."""
-    body = _URL.sub("", text or "").strip()
-    body = body[3:] if body.startswith("RT ") else body
-    return _hash(body, 8) >> 1
+    return _hash(message_body(text), 8) >> 1
+
+
+def message_body(text: str | None) -> str:
+    """The text without URLs and without a leading "RT ": what a copied message has in common."""
+    body = URL_PATTERN.sub("", text or "").strip()
+    return body[3:] if body.startswith("RT ") else body
 
 
 def _epoch(created_at: str | None) -> int | None:
@@ -102,7 +106,7 @@ class TweetFields:
         text = tweet.text or ""
         return cls(
             created_at=_epoch(tweet.created_at),
-            urls=len(_URL.findall(text)),
+            urls=len(URL_PATTERN.findall(text)),
             hashtags=len(tweet.hashtags),
             mentions=len(tweet.mentions),
             mention_ids=tuple(_hash(m, 4) for m in tweet.mentions[:MAX_MENTIONS]),

@@ -7,33 +7,19 @@ should separate bots. ``single_feature_forest_f1`` measures exactly that.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from model.heads.bot_features import BEHAVIOUR_NAMES, URL_PATTERN, message_body
 from model.record import Tweet
 
-FEATURE_NAMES: tuple[str, ...] = (
-    "url_share",
-    "hashtags_per_tweet",
-    "mentions_per_tweet",
-    "distinct_mentioned",
-    "duplicate_text_share",
-    "shared_text_share",
-    "retweet_share",
-    "tweets_per_day",
-    "mean_text_length",
-    "image_share",
-    "place_share",
+# The served detector's behaviour features that a user's Tweets give without parsing timestamps, in
+# its order.
+FEATURE_NAMES: tuple[str, ...] = tuple(
+    n for n in BEHAVIOUR_NAMES if n not in {"mean_log_gap_s", "std_log_gap_s", "tweets"}
 )
-_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
-
-
-def _normalised(text: str | None) -> str:
-    body = _URL.sub("", text or "").strip()
-    return body[3:] if body.startswith("RT ") else body
 
 
 def behaviour_features(
@@ -45,18 +31,18 @@ def behaviour_features(
     posters: Counter[str] = Counter()
     days: set[str] = set()
     for u in users:
-        posters.update({_normalised(t.text) for t in tweets_by_user[u]})
+        posters.update({message_body(t.text) for t in tweets_by_user[u]})
         days.update(t.day for t in tweets_by_user[u] if t.day)
     n_days = max(len(days), 1)
     rows = []
     for u in users:
         ts = tweets_by_user[u]
         n = len(ts)
-        texts = [_normalised(t.text) for t in ts]
+        texts = [message_body(t.text) for t in ts]
         mentioned = [m for t in ts for m in t.mentions]
         rows.append(
             [
-                sum(bool(_URL.search(t.text or "")) for t in ts) / n,
+                sum(bool(URL_PATTERN.search(t.text or "")) for t in ts) / n,
                 sum(len(t.hashtags) for t in ts) / n,
                 len(mentioned) / n,
                 float(len(set(mentioned))),

@@ -91,6 +91,10 @@ def _local(
     embedder = TweetEmbedder.load(checkpoint, device=device)
     report = ReadReport()
     with tqdm(desc="embed-batch", unit="tweet", smoothing=0.05) as bar:
+
+        def advance(rows: int) -> None:
+            bar.update(rows)
+
         result = run_local(
             read_tweets(data, report),
             embedder.embed,
@@ -101,7 +105,7 @@ def _local(
             model=model_digest(checkpoint),
             batch_size=batch_size,
             shard_rows=shard_rows,
-            progress=bar.update,
+            progress=advance,
         )
     typer.echo(report.summary(), err=True)
     return {

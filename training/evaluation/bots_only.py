@@ -94,7 +94,11 @@ def run(
         rows = bot_eval.evaluate_scorers(scorers, y, folds)
         data_set = _training_set(ts, users, labels, embedder, n_recent)
         selected, probs = bot_eval.selected_rows(
-            data_set, folds, names, lambda m, c=condition: print(f"[{c}] {m}", flush=True), inner_folds
+            data_set,
+            folds,
+            names,
+            lambda m, c=condition: print(f"[{c}] {m}", flush=True),  # type: ignore[misc]  # default binds c
+            inner_folds,
         )
         rows.update(selected)
         metrics[condition] = {"rows": rows, "seconds": round(time.perf_counter() - t0, 1)}

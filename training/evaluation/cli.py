@@ -107,9 +107,7 @@ def evaluate(
         models_dir=models_dir,
         device=device,
         cnn=cnn,
-        forest=ForestParams(
-            n_estimators=forest_trees, max_depth=forest_depth or None, min_samples_leaf=forest_leaf
-        ),
+        forest=ForestParams.from_options(forest_trees, forest_depth, forest_leaf),
         larger_forest=LARGER_FOREST if larger_forest else None,
         comparisons=tuple(comparison) if comparison else None,
         max_iterations=max_iterations,

@@ -308,7 +308,9 @@ def run_evaluation(
     echo("baselines ...")
     metrics["baselines"] = evaluation.baselines()
     metrics["variants"] = {}
-    is_work = (Path(data) / "splits" / "train.jsonl").is_file()
+    from training.artifacts import WorkLayout
+
+    is_work = WorkLayout(Path(data)).is_prepared()
     models_dir = options.models_dir or Path(data) / "eval_models"
     for variant in comparison_variants(
         tuple(joint.config.components), options.vsepp, options.vsepp_hashtags, options.ablations

@@ -17,9 +17,7 @@ from training.evaluation.hashtags import NEIGHBOUR_METHOD, PAPER_METHOD
 
 FIG_HASHTAGS = "fig_hashtags_prf.png"
 FIG_BOTS = "fig_bots.png"
-FIG_RETRIEVAL = "fig_retrieval.png"
 FIG_LOCATION = "fig_location.png"
-FIG_ABLATIONS = "fig_ablations.png"
 # Comparison models whose retrieval is set beside the joint model's (harness variant keys).
 RETRIEVAL_BASELINES = ("vsepp", "vsepp_hashtags", "text_image_joint_loss")
 

@@ -47,15 +47,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("extra", nargs="*", help="extra options passed to `tweetembed evaluate`")
     args = parser.parse_args(argv)
+    from model.checkpoint import MANIFEST
+    from training.prepare.source import WORLD_TWEETS
+
     world, work, ckpt = args.dir / "world", args.dir / "work", args.dir / "checkpoint"
     steps: list[list[str]] = []
-    if not (world / "tweets.jsonl").exists():
+    if not (world / WORLD_TWEETS).exists():
         steps.append(["synth", "--out", str(world), "--tweets", str(args.tweets), "--seed", str(args.seed)])
     steps.append(["prepare", str(world), "--out", str(work), "--config", args.config])
-    if (ckpt / "manifest.json").exists() and not _trained_with(ckpt, args.config, args.seed):
+    if (ckpt / MANIFEST).exists() and not _trained_with(ckpt, args.config, args.seed):
         print(f"{ckpt} was trained with another recipe: training it again", flush=True)
         shutil.rmtree(ckpt)
-    if not (ckpt / "manifest.json").exists():
+    if not (ckpt / MANIFEST).exists():
         steps.append(
             [
                 "train",

@@ -135,16 +135,19 @@ def corpus_pipeline(
     if encoder:
         prepare += ["--image-encoder", encoder]
     seconds: dict[str, float] = {}
+    from model import checkpoint as ck
+    from model.heads.loader import HEADS_DIR
+    from training.artifacts import WorkLayout
     from training.prepare.source import data_stamp
 
     seconds["prepare"] = runner.run(
         prepare,
         f"{corpus.name}/{preset}: prepare",
         base / "prepare.stamp",
-        [work / "prepare.json"],
+        [WorkLayout(work).prepare_json],
         json.dumps(data_stamp(corpus), sort_keys=True, default=str),
     )
-    manifest = json.loads((work / "prepare.json").read_text(encoding="utf-8"))
+    manifest = json.loads(WorkLayout(work).prepare_json.read_text(encoding="utf-8"))
     tweets = manifest["counts"]["tweets"]
     budget = args.budgets.get(preset, args.max_iterations)
     epochs, step_limit = training_budget(preset, int(tweets["train"]), budget)
@@ -170,18 +173,16 @@ def corpus_pipeline(
         manifest.get("steps", {}), sort_keys=True
     )
     seconds["train"] = runner.run(
-        train, f"{corpus.name}/{preset}: train", base / "train.stamp", [ckpt / "manifest.json"], fingerprint
+        train, f"{corpus.name}/{preset}: train", base / "train.stamp", [ckpt / ck.MANIFEST], fingerprint
     )
     # The trained weights identify the checkpoint (its manifest changes when build-heads adds heads/).
-    from model.checkpoint import sha256_file
-
-    ckpt_id = sha256_file(ckpt / "model.safetensors")
+    ckpt_id = ck.sha256_file(ckpt / ck.MODEL_WEIGHTS)
     heads = ["build-heads", str(ckpt), str(work), "--device", args.device]
     seconds["build_heads"] = runner.run(
         heads,
         f"{corpus.name}/{preset}: build-heads",
         base / "heads.stamp",
-        [ckpt / "heads"],
+        [ckpt / HEADS_DIR],
         ckpt_id,
     )
     evaluate = [

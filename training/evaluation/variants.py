@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from model import checkpoint as ck
 from model.config import ModelConfig, TrainConfig
 from model.record import Tweet
 
@@ -105,35 +106,31 @@ def hashtags_as_text_work(work: Path, out: Path) -> Path:
     """A WORK directory whose splits have hashtags as text, with the vocabulary rebuilt from them
     (so hashtag words are not all unknown); every other file is linked to the original."""
     from model.tokenizer import Vocabulary
-    from training.prepare.splits import read_split
+    from training.artifacts import SPLITS, SPLITS_DIR, VOCAB, PrepareManifest, WorkLayout, read_split
 
+    source, target = WorkLayout(work), WorkLayout(out)
     out.mkdir(parents=True, exist_ok=True)
     for entry in work.iterdir():
-        if entry.name in {"splits", "vocab.json"}:
+        if entry.name in {SPLITS_DIR, VOCAB}:
             continue
         link = out / entry.name
         if not link.exists():
             os.symlink(entry.resolve(), link)
-    (out / "splits").mkdir(exist_ok=True)
+    target.splits_dir.mkdir(exist_ok=True)
     train_texts: list[str] = []
-    for name in ("train", "val", "test"):
-        source = work / "splits" / f"{name}.jsonl"
-        if not source.is_file():
+    for name in SPLITS:
+        if not source.split(name).is_file():
             continue
-        with (out / "splits" / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
-            for tweet in read_split(work / "splits", name):
+        with target.split(name).open("w", encoding="utf-8") as handle:
+            for tweet in read_split(source.splits_dir, name):
                 changed = hashtags_as_text(tweet)
                 if changed is None:
                     continue
                 if name == "train" and changed.text:
                     train_texts.append(changed.text)
                 handle.write(json.dumps(changed.to_flat(), ensure_ascii=False, sort_keys=True) + "\n")
-    min_count = (
-        int(json.loads((work / "prepare.json").read_text()).get("min_count", 2))
-        if (work / "prepare.json").is_file()
-        else 2
-    )
-    Vocabulary.build(train_texts, min_count=min_count).save(out / "vocab.json")
+    min_count = PrepareManifest.load(work).min_count or 2
+    Vocabulary.build(train_texts, min_count=min_count).save(target.vocab)
     return out
 
 
@@ -174,7 +171,7 @@ def train_variant(
     budget_file = models_dir / f"{variant.key}.budget.json"
     budget = json.dumps({"max_iterations": max_iterations})
     config = variant_train_config(variant, train_config_of(joint_ckpt))
-    if (out / "manifest.json").is_file() and (out / "model.safetensors").is_file():
+    if (out / ck.MANIFEST).is_file() and (out / ck.MODEL_WEIGHTS).is_file():
         same_budget = (
             budget_file.read_text(encoding="utf-8")
             if budget_file.is_file()

@@ -8,14 +8,12 @@ seeded random split), so the heads never see a test tweet the checkpoint was not
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.record import Tweet
-
-BOT_LABELS_FILE = "bot_labels.csv"
+from training.artifacts import BOT_LABELS, SPLITS, PrepareManifest, WorkLayout, read_split
 
 
 @dataclass
@@ -34,14 +32,11 @@ class Splits:
 
 def load_splits(data: Path, bot_labels: Path | None = None) -> Splits:
     data = Path(data)
-    splits_dir = data / "splits"
-    if (splits_dir / "train.jsonl").is_file():
-        from training.prepare.splits import read_split
-
-        parts = {
-            name: list(read_split(splits_dir, name, desc=f"read {name}")) for name in ("train", "val", "test")
-        }
-        raw = _prepared_data_path(data)
+    layout = WorkLayout(data)
+    if layout.is_prepared():
+        parts = {name: list(read_split(layout.splits_dir, name, desc=f"read {name}")) for name in SPLITS}
+        prepared_from = PrepareManifest.load(data).data
+        raw = Path(prepared_from) if prepared_from else None
         description = f"prepared splits in {data}"
     else:
         parts = _split_raw(data)
@@ -55,56 +50,39 @@ def load_splits(data: Path, bot_labels: Path | None = None) -> Splits:
     return splits
 
 
-def _prepared_data_path(work: Path) -> Path | None:
-    meta_path = work / "prepare.json"
-    if not meta_path.is_file():
-        return None
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    for key in ("data", "data_path", "source"):
-        value = meta.get(key)
-        if isinstance(value, str):
-            return Path(value)
-    return None
-
-
 def _default_bot_labels(data: Path, raw: Path | None) -> Path | None:
     for base in (data, raw):
-        for name in (BOT_LABELS_FILE, "truth.txt"):  # truth.txt: a PAN author-profiling corpus
+        for name in (BOT_LABELS, "truth.txt"):  # truth.txt: a PAN author-profiling corpus
             if base is not None and base.is_dir() and (base / name).is_file():
                 return base / name
     return None
 
 
 def _split_raw(data: Path) -> dict[str, list[Tweet]]:
+    """The tweets of raw DATA split by the rule ``prepare --split auto`` would use, falling back to
+    the seeded random split when the data has too few dated tweets for a chronological one."""
     from training.prepare.source import read_data
     from training.prepare.splits import (
         RandomSplit,
         SplitError,
         SplitRule,
-        rule_from_splits_file,
-        rule_from_times,
-        tweet_time_keys,
+        assign_splits,
+        resolve_auto,
+        split_rule,
         world_splits_file,
     )
 
-    tweets_iter, _ = read_data(data)
-    tweets = list(tweets_iter)
-    world = world_splits_file(data)
+    tweets = list(read_data(data)[0])
+    mode = resolve_auto(data)
     rule: SplitRule
-    if world is not None:
-        rule = rule_from_splits_file(world)
-    else:
-        try:
-            rule = rule_from_times(tweet_time_keys(tweets))
-        except SplitError:
-            rule = RandomSplit(seed=0)
-    parts: dict[str, list[Tweet]] = {"train": [], "val": [], "test": []}
-    seen: set[str] = set()
-    for tweet in tweets:
-        name = rule.assign(tweet)
-        if name is None or tweet.id in seen:
-            continue
-        seen.add(tweet.id)
+    try:
+        rule = split_rule(mode, world_splits_file(data), lambda _desc: tweets, seed=0)
+    except SplitError:
+        if mode != "chrono":  # a broken splits.json is an error, not a reason to split otherwise
+            raise
+        rule = RandomSplit(seed=0)
+    parts: dict[str, list[Tweet]] = {name: [] for name in SPLITS}
+    for name, tweet in assign_splits(tweets, rule):
         parts[name].append(tweet)
     return parts
 

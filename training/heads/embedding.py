@@ -36,17 +36,6 @@ def make_batch(
     return EmbeddingBatch(components=components, present=present, average=average)
 
 
-def average_of(
-    components: dict[str, NDArray[np.float32]], present: dict[str, NDArray[np.bool_]], dim: int, n: int
-) -> NDArray[np.float32]:
-    """(N, dim) unit-length mean of the present components (zero rows where none is present)."""
-    total = np.zeros((n, dim), dtype=np.float32)
-    for name, vectors in components.items():
-        total += vectors * present[name][:, None]
-    norms = np.linalg.norm(total, axis=1, keepdims=True)
-    return (total / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
 def concat_batches(batches: Sequence[Any], dim: int) -> Any:
     if not batches:
         return make_batch({}, {}, np.zeros((0, dim), dtype=np.float32))
@@ -87,8 +76,7 @@ def drop_components(batch: Any, names: Iterable[str]) -> Any:
     present = {
         c: (np.zeros_like(p, dtype=bool) if c in drop else p.astype(bool)) for c, p in batch.present.items()
     }
-    n, dim = batch.average.shape
-    return make_batch(components, present, average_of(components, present, dim, n))
+    return EmbeddingBatch.from_components(components, present)
 
 
 def select_rows(batch: Any, rows: NDArray[np.integer] | Sequence[int]) -> Any:

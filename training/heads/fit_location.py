@@ -34,6 +34,11 @@ class ForestParams:
     n_jobs: int = 2
     random_state: int = 0
 
+    @classmethod
+    def from_options(cls, trees: int, depth: int, leaf: int) -> ForestParams:
+        """The forest of the --forest-trees/--forest-depth/--forest-leaf options (depth 0: unlimited)."""
+        return cls(n_estimators=trees, max_depth=depth or None, min_samples_leaf=leaf)
+
 
 LARGER_FOREST = ForestParams(n_estimators=300, max_depth=None, min_samples_leaf=1)
 """The comparison forest: 3x the trees, grown out (what the paper's defaults would do)."""

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from model.record import Tweet
+from training.artifacts import feature_pair
 
 
 def image_items(tweets: Iterable[Tweet]) -> list[tuple[str, str]]:
@@ -39,14 +40,6 @@ def images_stamp(items: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def pick_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def compute_features(
     items_by_split: dict[str, list[tuple[str, str]]],
     encoder_name: str,
@@ -61,11 +54,12 @@ def compute_features(
     """Write out_dir/{split}.npy and {split}_ids.json for every split; returns counts per split."""
     import torch
 
+    from model.embedder import resolve_device
     from model.image_encoders import build_frozen_encoder, input_spec
     from model.image_encoders import transform as make_transform
 
     torch.set_num_threads(threads)
-    dev = torch.device(pick_device(device))
+    dev = resolve_device(device)
     encoder = build_frozen_encoder(encoder_name).to(dev)
     transform = make_transform(input_spec(encoder_name, image_size))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -96,8 +90,7 @@ def _split_features(
     from model.config import FROZEN_IMAGE_FEATURE_DIMS
 
     feature_dim = FROZEN_IMAGE_FEATURE_DIMS[encoder_name]
-    final = out_dir / f"{split}.npy"
-    ids_path = out_dir / f"{split}_ids.json"
+    final, ids_path = feature_pair(out_dir, split)
     if not items:  # a zero-length file cannot be memory-mapped; write an empty array instead
         np.save(final, np.zeros((0, feature_dim), dtype=np.float16))
         ids_path.write_text("[]", encoding="utf-8")

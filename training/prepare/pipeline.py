@@ -15,26 +15,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from model.checkpoint import sha256_file
 from model.config import FROZEN_IMAGE_FEATURE_DIMS
 from model.record import Tweet
 from model.tokenizer import Vocabulary
+from training.artifacts import SPLITS, PrepareManifest, WorkLayout, read_split
 from training.prepare.options import PrepareOptions, ResolvedDims, resolve_dims
 from training.prepare.source import data_stamp, read_data
-from training.prepare.splits import (
-    SPLITS,
-    SplitRule,
-    distinct_days,
-    file_sha256,
-    read_split,
-    resolve_auto,
-    rule_from_days,
-    rule_from_splits_file,
-    rule_from_times,
-    split_path,
-    tweet_time_keys,
-    world_splits_file,
-    write_splits,
-)
+from training.prepare.splits import resolve_auto, split_rule, world_splits_file, write_splits
 from training.prepare.steps import PrepareState, StepOutcome
 
 FROZEN_ENCODERS = tuple(FROZEN_IMAGE_FEATURE_DIMS)  # features precomputed here
@@ -96,33 +84,32 @@ def run_prepare(
             MINILM.verified_path()
     except (WeightsUnavailableError, PretrainedWeightsError) as error:
         raise PrepareError(str(error)) from error
+    if dims.image_encoder in FROZEN_ENCODERS or dims.text_encoder == "minilm":
+        from model.embedder import resolve_device
+
+        try:
+            resolve_device(options.device)
+        except RuntimeError as error:  # --device cuda on a machine without CUDA
+            raise PrepareError(f"--device {options.device}: {error}") from error
 
     work.mkdir(parents=True, exist_ok=True)
     state = PrepareState(work)
+    layout = WorkLayout(work)
     outcomes: list[StepOutcome] = []
-    splits_dir = work / "splits"
+    splits_dir = layout.splits_dir
 
     # --- splits: the only step that reads DATA ---------------------------------------------------
     split_key: dict[str, Any] = {"data": str(data), "stamp": data_stamp(data), "mode": mode}
     if mode == "random":
         split_key["seed"] = options.seed
     if mode == "world" and world_file is not None:
-        split_key["splits_file"] = file_sha256(world_file)
+        split_key["splits_file"] = sha256_file(world_file)
 
     def make_splits() -> dict[str, Any]:
-        rule: SplitRule
-        if mode == "world" and world_file is not None:
-            rule = rule_from_splits_file(world_file)
-        elif mode == "random":
-            from training.prepare.splits import RandomSplit
+        def scan(desc: str) -> Iterator[Tweet]:
+            return _progress(desc, verbose)(read_data(data)[0])
 
-            rule = RandomSplit(options.seed)
-        elif mode == "chrono":
-            tweets, _ = read_data(data)
-            rule = rule_from_times(tweet_time_keys(_progress("scanning times", verbose)(tweets)))
-        else:
-            tweets, _ = read_data(data)
-            rule = rule_from_days(distinct_days(_progress("scanning days", verbose)(tweets)))
+        rule = split_rule(mode, world_file, scan, seed=options.seed)
         tweets, report = read_data(data)
         counts, fingerprints = write_splits(tweets, rule, splits_dir, _progress("splitting", verbose))
         if report is not None and verbose:
@@ -140,7 +127,7 @@ def run_prepare(
         }
 
     try:
-        split_files = [split_path(splits_dir, s) for s in SPLITS]
+        split_files = [layout.split(s) for s in SPLITS]
         splits = state.run("splits", split_key, split_files, make_splits, echo)
     except (ValueError, OSError) as error:  # SplitError and unreadable data
         raise PrepareError(str(error)) from error
@@ -156,21 +143,21 @@ def run_prepare(
         vocab = Vocabulary.build(
             (t.text for t in train_tweets("vocabulary") if t.text), min_count=options.min_count
         )
-        vocab.save(work / "vocab.json")
+        vocab.save(layout.vocab)
         return {"size": len(vocab)}
 
     outcomes.append(
         state.run(
             "vocab",
             {"train": train_fp, "min_count": options.min_count},
-            [work / "vocab.json"],
+            [layout.vocab],
             make_vocab,
             echo,
         )
     )
 
     # --- word vectors --------------------------------------------------------------------------------
-    outcomes.append(_word_vectors_step(state, work, options, dims, train_fp, train_tweets, echo))
+    outcomes.append(_word_vectors_step(state, layout, options, dims, train_fp, train_tweets, echo))
 
     # --- user vectors --------------------------------------------------------------------------------
     from training.prepare.user_graph import Node2VecParams, build_user_vectors
@@ -187,8 +174,8 @@ def run_prepare(
         return build_user_vectors(
             train_tweets("mention graph"),
             params,
-            work / "user_vectors.safetensors",
-            work / "user_ids.json",
+            layout.user_vectors,
+            layout.user_ids,
             verbose=verbose,
         )
 
@@ -196,7 +183,7 @@ def run_prepare(
         state.run(
             "user_vectors",
             {"train": train_fp, "node2vec": vars(params)},
-            [work / "user_vectors.safetensors", work / "user_ids.json"],
+            [layout.user_vectors, layout.user_ids],
             make_users,
             echo,
         )
@@ -207,24 +194,24 @@ def run_prepare(
 
     def make_places() -> dict[str, Any]:
         places = sample_places(train_tweets("places"), dims.place_neighbours, seed=options.seed)
-        write_places(places, work / "places.json")
+        write_places(places, layout.places)
         return {"places": len(places), "city": sum(1 for p in places.values() if p.type == "city")}
 
     outcomes.append(
         state.run(
             "places",
             {"train": train_fp, "M": dims.place_neighbours, "seed": options.seed},
-            [work / "places.json"],
+            [layout.places],
             make_places,
             echo,
         )
     )
 
     # --- MiniLM text features ------------------------------------------------------------------------
-    outcomes.append(_text_step(state, work, options, dims, fingerprints, echo))
+    outcomes.append(_text_step(state, layout, options, dims, fingerprints, echo))
 
     # --- image features ----------------------------------------------------------------------------
-    outcomes.append(_image_step(state, work, options, dims, fingerprints, echo))
+    outcomes.append(_image_step(state, layout, options, dims, fingerprints, echo))
 
     manifest = _summarise(state, data, mode, options, dims, outcomes)
     return PrepareResult(work, manifest, outcomes)
@@ -232,7 +219,7 @@ def run_prepare(
 
 def _word_vectors_step(
     state: PrepareState,
-    work: Path,
+    layout: WorkLayout,
     options: PrepareOptions,
     dims: ResolvedDims,
     train_fp: str,
@@ -241,7 +228,7 @@ def _word_vectors_step(
 ) -> StepOutcome:
     from training.prepare.word_vectors import WordVectorError, copy_pretrained, train_word_vectors
 
-    out = work / "word_vectors.bin"
+    out = layout.word_vectors
     key: dict[str, Any]
     if options.word_vectors is not None:
         source = options.word_vectors.resolve()
@@ -280,52 +267,64 @@ def _word_vectors_step(
         raise PrepareError(str(error)) from error
 
 
+def _not_needed(
+    state: PrepareState,
+    name: str,
+    directory: Path,
+    why: str,
+    info: dict[str, Any],
+    echo: Callable[[str], None],
+) -> StepOutcome:
+    """A step this configuration does not use: its old outputs would only mislead, so they go."""
+    if directory.exists():
+        shutil.rmtree(directory)
+    state.steps.pop(name, None)
+    state.save()
+    echo(f"[{name}] not needed ({why})")
+    return StepOutcome(name, True, 0.0, {**info, "not_needed": True})
+
+
 def _text_step(
     state: PrepareState,
-    work: Path,
+    layout: WorkLayout,
     options: PrepareOptions,
     dims: ResolvedDims,
     fingerprints: dict[str, str],
     echo: Callable[[str], None],
 ) -> StepOutcome:
-    from training.prepare.text_features import FEATURES_DIR, compute_text_features, feature_files
+    from training.prepare.text_features import compute_text_features
 
-    features_dir = work / FEATURES_DIR
+    features_dir = layout.text_features_dir
     if dims.text_encoder != "minilm":
-        if features_dir.exists():
-            shutil.rmtree(features_dir)
-        state.steps.pop("text_features", None)
-        state.save()
-        echo("[text_features] not needed (the gru text branch reads token ids)")
-        return StepOutcome("text_features", True, 0.0, {"not_needed": True})
+        why = "the gru text branch reads token ids"
+        return _not_needed(state, "text_features", features_dir, why, {}, echo)
+    from model.embedder import resolve_device
     from model.text_encoders import MINILM, MINILM_MAX_TOKENS
 
     key = {
         "splits": fingerprints,
-        "places": file_sha256(work / "places.json"),
+        "places": sha256_file(layout.places),
         "encoder": MINILM.record(),
         "max_tokens": MINILM_MAX_TOKENS,
     }
 
     def work_fn() -> dict[str, Any]:
-        from training.prepare.image_features import pick_device
-
-        tweets = {s: list(read_split(work / "splits", s)) for s in SPLITS}
+        tweets = {s: list(read_split(layout.splits_dir, s)) for s in SPLITS}
         return compute_text_features(
             tweets,
-            work / "places.json",
+            layout.places,
             features_dir,
-            device=pick_device(options.device),
+            device=str(resolve_device(options.device)),
             threads=options.threads,
             verbose=options.verbose,
         )
 
-    return state.run("text_features", key, feature_files(work, SPLITS), work_fn, echo)
+    return state.run("text_features", key, layout.text_feature_files(SPLITS), work_fn, echo)
 
 
 def _image_step(
     state: PrepareState,
-    work: Path,
+    layout: WorkLayout,
     options: PrepareOptions,
     dims: ResolvedDims,
     fingerprints: dict[str, str],
@@ -333,17 +332,13 @@ def _image_step(
 ) -> StepOutcome:
     from training.prepare.image_features import compute_features, image_items, images_stamp
 
-    features_dir = work / "image_features"
-    items = {s: image_items(read_split(work / "splits", s)) for s in SPLITS}
+    features_dir = layout.image_features_dir
+    items = {s: image_items(read_split(layout.splits_dir, s)) for s in SPLITS}
     counts = {s: len(v) for s, v in items.items()}
     if dims.image_encoder not in FROZEN_ENCODERS:
         # The small CNN learns from pixels during training; stale ResNet features would only mislead.
-        if features_dir.exists():
-            shutil.rmtree(features_dir)
-        state.steps.pop("image_features", None)
-        state.save()
-        echo(f"[image_features] not needed ({dims.image_encoder} reads pixels during training)")
-        return StepOutcome("image_features", True, 0.0, {"with_image": counts, "not_needed": True})
+        why = f"{dims.image_encoder} reads pixels during training"
+        return _not_needed(state, "image_features", features_dir, why, {"with_image": counts}, echo)
 
     key = {
         "splits": fingerprints,
@@ -351,7 +346,6 @@ def _image_step(
         "image_size": dims.image_size,
         "images": images_stamp(item for s in SPLITS for item in items[s]),
     }
-    outputs = [features_dir / f"{s}{suffix}" for s in SPLITS for suffix in (".npy", "_ids.json")]
 
     def work_fn() -> dict[str, Any]:
         result = compute_features(
@@ -367,7 +361,7 @@ def _image_step(
         result["with_image"] = counts
         return result
 
-    return state.run("image_features", key, outputs, work_fn, echo)
+    return state.run("image_features", key, layout.image_feature_files(SPLITS), work_fn, echo)
 
 
 def _report_json(report: Any) -> Any:
@@ -396,42 +390,41 @@ def _summarise(
     images: dict[str, int] = dict(image_info.get("with_image", {}))
     if "splits" in image_info:
         images = {s: int(c["features"]) for s, c in image_info["splits"].items()}
-    state.data.update(
-        {
-            "data": str(data),
-            "work": str(state.work),
-            "split": mode,
-            "split_rule": info["splits"]["rule"],
-            "seed": options.seed,
-            "config": options.config,
-            "word_dim": dims.word_dim,
-            "user_dim": dims.user_dim,
-            "image_encoder": dims.image_encoder,
-            "image_size": dims.image_size,
-            "place_neighbours": dims.place_neighbours,
-            "text_encoder": dims.text_encoder,
-            "min_count": options.min_count,
-            "fingerprints": info["splits"]["fingerprints"],
-            "counts": {
-                "tweets": info["splits"]["tweets"],
-                "unassigned": info["splits"]["unassigned"],
-                "duplicates": info["splits"]["duplicates"],
-                "vocab": info["vocab"]["size"],
-                "users_in_graph": info["user_vectors"]["users"],
-                "mention_edges": info["user_vectors"]["edges"],
-                "places": info["places"]["places"],
-                "images": images,
-            },
-            "options": options.to_json(),
-            "timings": {
-                o.name: {
-                    "seconds": round(o.seconds, 3),
-                    "skipped": o.skipped,
-                    "not_needed": bool(o.info.get("not_needed")),
-                }
-                for o in outcomes
-            },
-        }
+    manifest = PrepareManifest(
+        data=str(data),
+        work=str(state.work),
+        split=mode,
+        split_rule=info["splits"]["rule"],
+        seed=options.seed,
+        config=options.config,
+        word_dim=dims.word_dim,
+        user_dim=dims.user_dim,
+        image_encoder=dims.image_encoder,
+        image_size=dims.image_size,
+        place_neighbours=dims.place_neighbours,
+        text_encoder=dims.text_encoder,
+        min_count=options.min_count,
+        fingerprints=info["splits"]["fingerprints"],
+        counts={
+            "tweets": info["splits"]["tweets"],
+            "unassigned": info["splits"]["unassigned"],
+            "duplicates": info["splits"]["duplicates"],
+            "vocab": info["vocab"]["size"],
+            "users_in_graph": info["user_vectors"]["users"],
+            "mention_edges": info["user_vectors"]["edges"],
+            "places": info["places"]["places"],
+            "images": images,
+        },
+        options=options.to_json(),
+        timings={
+            o.name: {
+                "seconds": round(o.seconds, 3),
+                "skipped": o.skipped,
+                "not_needed": bool(o.info.get("not_needed")),
+            }
+            for o in outcomes
+        },
     )
+    state.data.update(manifest.to_json())
     state.save()
     return state.data

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from model.record import RecordError, Tweet
+from training.prepare.splits import SPLITS_FILE
 
 WORLD_TWEETS = "tweets.jsonl"
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
@@ -21,7 +22,7 @@ _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", "
 
 def tweet_source(data: Path) -> Path:
     """The file or directory handed to the readers."""
-    if data.is_dir() and (data / WORLD_TWEETS).is_file() and (data / "splits.json").is_file():
+    if data.is_dir() and (data / WORLD_TWEETS).is_file() and (data / SPLITS_FILE).is_file():
         return data / WORLD_TWEETS
     return data
 

@@ -15,14 +15,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
-
-from tqdm import tqdm
+from typing import Any
 
 from model.record import Tweet
+from training.artifacts import SPLITS, split_path
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-SplitMode = Literal["auto", "chrono", "date", "random", "world"]
 SPLITS_FILE = "splits.json"
 
 
@@ -159,6 +156,22 @@ def tweet_time_keys(tweets: Iterable[Tweet]) -> list[TimeKey]:
 SplitRule = DaySplit | RandomSplit | ChronoSplit
 
 
+def split_rule(
+    mode: str, world_file: Path | None, scan: Callable[[str], Iterable[Tweet]], seed: int
+) -> SplitRule:
+    """The rule of a resolved split mode (world, random, chrono or date; see ``resolve_auto``).
+
+    ``scan(desc)`` reads the tweets again for the rules that look at all of them first.
+    """
+    if mode == "world" and world_file is not None:
+        return rule_from_splits_file(world_file)
+    if mode == "random":
+        return RandomSplit(seed)
+    if mode == "chrono":
+        return rule_from_times(tweet_time_keys(scan("scanning times")))
+    return rule_from_days(distinct_days(scan("scanning days")))
+
+
 def resolve_auto(data: Path) -> str:
     """What ``--split auto`` means for DATA: a synthetic world's own split file, else chronological."""
     return "world" if world_splits_file(data) is not None else "chrono"
@@ -214,6 +227,25 @@ class SplitCounts:
     duplicates: int = 0  # same tweet id seen again (first copy kept)
 
 
+def assign_splits(
+    tweets: Iterable[Tweet], rule: SplitRule, counts: SplitCounts | None = None
+) -> Iterator[tuple[str, Tweet]]:
+    """(split, tweet) of each tweet the rule assigns; a repeated tweet id keeps its first copy."""
+    seen: set[str] = set()
+    for tweet in tweets:
+        if tweet.id in seen:
+            if counts is not None:
+                counts.duplicates += 1
+            continue
+        seen.add(tweet.id)
+        name = rule.assign(tweet)
+        if name is None:
+            if counts is not None:
+                counts.unassigned += 1
+            continue
+        yield name, tweet
+
+
 def write_splits(
     tweets: Iterable[Tweet],
     rule: SplitRule,
@@ -229,20 +261,11 @@ def write_splits(
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = SplitCounts()
     hashes = {name: hashlib.sha256() for name in SPLITS}
-    seen: set[str] = set()
     temp = {name: out_dir / f".{name}.jsonl.tmp" for name in SPLITS}
     handles = {name: temp[name].open("w", encoding="utf-8") for name in SPLITS}
     try:
         stream = progress(tweets) if progress else tweets
-        for tweet in stream:
-            if tweet.id in seen:
-                counts.duplicates += 1
-                continue
-            seen.add(tweet.id)
-            name = rule.assign(tweet)
-            if name is None:
-                counts.unassigned += 1
-                continue
+        for name, tweet in assign_splits(stream, rule, counts):
             line = json.dumps(tweet.to_flat(), ensure_ascii=False, sort_keys=True) + "\n"
             handles[name].write(line)
             hashes[name].update(line.encode("utf-8"))
@@ -253,27 +276,3 @@ def write_splits(
     for name in SPLITS:
         temp[name].replace(split_path(out_dir, name))
     return counts, {name: h.hexdigest() for name, h in hashes.items()}
-
-
-def split_path(splits_dir: Path, name: str) -> Path:
-    return splits_dir / f"{name}.jsonl"
-
-
-def read_split(splits_dir: Path, name: str, desc: str | None = None) -> Iterator[Tweet]:
-    """Stream the tweets of one split file (written by write_splits)."""
-    path = split_path(splits_dir, name)
-    with path.open(encoding="utf-8") as handle:
-        lines: Iterable[str] = handle
-        if desc is not None:
-            lines = tqdm(handle, desc=desc, unit=" tweets", leave=False)
-        for line in lines:
-            if line.strip():
-                yield Tweet.from_flat(json.loads(line))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -1,7 +1,8 @@
 """MiniLM sentence features of every tweet text, every tweet's hashtags and every place text,
 computed once in ``prepare`` (the encoder is frozen, so training only needs its outputs).
 
-Layout under WORK/text_features/ (float16 ``.npy`` matrices, rows parallel to the id lists):
+Layout under WORK/text_features/ (names in training/artifacts.py; float16 ``.npy`` matrices, rows
+parallel to the id lists):
   {split}.npy + {split}_ids.json                  the tweet body (``sentence_text``), tweets that have one
   hashtags_{split}.npy + hashtags_{split}_ids.json  the tweet's hashtags as one sentence
   places.npy + places_index.json                  the neighbour texts of places.json, in its order;
@@ -14,7 +15,7 @@ Identical strings are encoded once (retweets and repeated hashtag sets are commo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +23,11 @@ import numpy as np
 
 from model.record import Tweet
 from model.text_encoders import MINILM, MiniLMEncoder, has_sentence, hashtag_sentence, sentence_text
-
-FEATURES_DIR = "text_features"
-
-
-def feature_files(work: Path, splits: Iterable[str]) -> list[Path]:
-    base = work / FEATURES_DIR
-    out = [base / "places.npy", base / "places_index.json", base / "profiles.npy", base / "profiles.json"]
-    for split in splits:
-        for stem in (split, f"hashtags_{split}"):
-            out += [base / f"{stem}.npy", base / f"{stem}_ids.json"]
-    return out
+from training.artifacts import PLACE_TEXT_FEATURES, PROFILE_FEATURES, feature_pair
 
 
 def compute_text_features(
-    tweets_by_split: dict[str, Iterable[Tweet]],
+    tweets_by_split: Mapping[str, Iterable[Tweet]],
     places_path: Path,
     out_dir: Path,
     *,
@@ -89,8 +80,9 @@ def compute_text_features(
 
     def write(stem: str, pairs: list[tuple[str, str]]) -> None:
         matrix = vectors[[row[t] for _, t in pairs]] if pairs else np.zeros((0, encoder.dim), np.float16)
-        np.save(out_dir / f"{stem}.npy", matrix)
-        (out_dir / f"{stem}_ids.json").write_text(json.dumps([tid for tid, _ in pairs]), encoding="utf-8")
+        matrix_path, ids_path = feature_pair(out_dir, stem)
+        np.save(matrix_path, matrix)
+        ids_path.write_text(json.dumps([tid for tid, _ in pairs]), encoding="utf-8")
 
     for split in bodies:
         write(split, bodies[split])
@@ -98,14 +90,14 @@ def compute_text_features(
     places_matrix = (
         vectors[[row[t] for t in place_texts]] if place_texts else np.zeros((0, encoder.dim), np.float16)
     )
-    np.save(out_dir / "places.npy", places_matrix)
-    (out_dir / "places_index.json").write_text(json.dumps(index), encoding="utf-8")
+    np.save(out_dir / PLACE_TEXT_FEATURES[0], places_matrix)
+    (out_dir / PLACE_TEXT_FEATURES[1]).write_text(json.dumps(index), encoding="utf-8")
     profile_list = sorted(profiles)
     np.save(
-        out_dir / "profiles.npy",
+        out_dir / PROFILE_FEATURES[0],
         vectors[[row[t] for t in profile_list]] if profile_list else np.zeros((0, encoder.dim), np.float16),
     )
-    (out_dir / "profiles.json").write_text(json.dumps(profile_list), encoding="utf-8")
+    (out_dir / PROFILE_FEATURES[1]).write_text(json.dumps(profile_list), encoding="utf-8")
     return {
         "encoder": MINILM.record(),
         "distinct_texts": len(distinct),
