@@ -37,6 +37,19 @@ def test_log_loss_by_hand() -> None:
     assert log_loss_of(y, p) == pytest.approx(expected)
 
 
+def test_a_feature_missing_for_every_user_is_left_out(data: BotTrainingSet) -> None:
+    from training.heads.select_bots import fit_candidate
+
+    # As with timestamps dropped: the time features are NaN for every user.
+    users = data.users
+    feats = {"behaviour": np.full((len(users), 3), np.nan)}
+    feats["behaviour"][:, 0] = data.labels + np.linspace(0, 0.1, len(users))
+    for name in ("HGB behaviour", "RF behaviour"):
+        cand = fit_candidate(name, users, data.labels, feats, data.dim)
+        p = cand.raw(users, feats)
+        assert p.shape == (len(users),) and np.isfinite(p).all()
+
+
 @pytest.mark.slow
 def test_chosen_by_lowest_calibrated_log_loss_with_forest_and_stack(
     data: BotTrainingSet, tmp_path: Path

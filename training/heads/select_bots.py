@@ -103,24 +103,38 @@ def fit_candidate(
 
     groups = _groups_of(name)
     x = np.hstack([feats[g] for g in groups])  # (U, F)
+    classifier: Any
     if name in FOREST_NAMES:
         # The behaviour baseline's forest (fit_balanced_forest) without its out-of-bag threshold:
         # here the threshold comes from the out-of-fold scores like every candidate's.
-        forest = RandomForestClassifier(
+        classifier = RandomForestClassifier(
             n_estimators=300, class_weight="balanced_subsample", n_jobs=1, random_state=seed
-        ).fit(x, y)
-        return FittedCandidate(name, groups, forest)
-    model = HistGradientBoostingClassifier(
-        max_iter=150,
-        learning_rate=0.1,
-        max_leaf_nodes=15,
-        # scikit-learn's 20 would forbid every split on a few dozen users.
-        min_samples_leaf=min(20, max(2, len(y) // 10)),
-        class_weight="balanced",
-        early_stopping=False,
-        random_state=seed,
-    ).fit(x, y)
-    return FittedCandidate(name, groups, model)
+        )
+    else:
+        classifier = HistGradientBoostingClassifier(
+            max_iter=150,
+            learning_rate=0.1,
+            max_leaf_nodes=15,
+            # scikit-learn's 20 would forbid every split on a few dozen users.
+            min_samples_leaf=min(20, max(2, len(y) // 10)),
+            class_weight="balanced",
+            early_stopping=False,
+            random_state=seed,
+        )
+    return FittedCandidate(name, groups, _without_empty_columns(classifier, x).fit(x, y))
+
+
+def _without_empty_columns(classifier: Any, x: NDArray[np.float64]) -> Any:
+    """``classifier`` behind a selector of the columns with at least one value: a feature missing
+    for every training user (no timestamps at all) carries nothing, and HistGradientBoosting's
+    binning fails on it."""
+    observed = np.flatnonzero(~np.isnan(x).all(axis=0))
+    if len(observed) == x.shape[1]:
+        return classifier
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(ColumnTransformer([("observed", "passthrough", observed)]), classifier)
 
 
 def fit_sigmoid(raw: NDArray[np.floating], y: NDArray[np.int64]) -> SigmoidCalibrator:
