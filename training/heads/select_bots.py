@@ -70,7 +70,7 @@ class BotTrainingSet:
 def _groups_of(name: str) -> tuple[str, ...]:
     if name == STACK_NAME:
         return GROUPS
-    return group_candidates().get(name) or FOREST_NAMES.get(name, ())
+    return group_candidates().get(name) or FOREST_NAMES.get(name) or ()
 
 
 def _single_group(names: Sequence[str]) -> dict[str, list[str]]:
