@@ -4,7 +4,8 @@ It holds the fitted feature builder (model/heads/bot_features.py), the chosen ca
 HistGradientBoosting model or random forest over some feature groups, a stack of the per-group
 models, or the paper's kNN / CNN) and one model per feature group for the sub-scores, each with a
 sigmoid (Platt) calibration fitted on its out-of-fold scores of the training users, and the threshold
-that maximised F1 on the chosen one's calibrated out-of-fold scores. Saved as one joblib file, loaded only after the manifest check (a pickle).
+that maximised F1 on the chosen one's calibrated out-of-fold scores. Saved as one joblib file, loaded
+only after the manifest check (a pickle).
 """
 
 from __future__ import annotations
