@@ -1,10 +1,11 @@
 """The served bot detector chosen by cross-validation (training/heads/select_bots.py).
 
 It holds the fitted feature builder (model/heads/bot_features.py), the chosen candidate (a
-HistGradientBoosting model over some feature groups, or the paper's kNN / CNN) and one model per
-feature group for the sub-scores, each with a sigmoid (Platt) calibration fitted on its out-of-fold scores
-of the training users, and the threshold that maximised F1 on the chosen one's calibrated
-out-of-fold scores. Saved as one joblib file, loaded only after the manifest check (a pickle).
+HistGradientBoosting model or random forest over some feature groups, a stack of the per-group
+models, or the paper's kNN / CNN) and one model per feature group for the sub-scores, each with a
+sigmoid (Platt) calibration fitted on its out-of-fold scores of the training users, and the threshold
+that maximised F1 on the chosen one's calibrated out-of-fold scores. Saved as one joblib file, loaded
+only after the manifest check (a pickle).
 """
 
 from __future__ import annotations
@@ -53,14 +54,23 @@ class SigmoidCalibrator:
 @dataclass
 class FittedCandidate:
     """One detector: ``groups`` of features into a scikit-learn classifier, or (groups empty) a paper
-    detector over tweet averages; ``calibrator`` maps its raw score to a probability."""
+    detector over tweet averages, or (``members`` given) a stack: ``model`` is a logistic regression
+    over the logits of the members' raw scores. ``calibrator`` maps its raw score to a probability."""
 
     name: str
     groups: tuple[str, ...]
     model: Any
     calibrator: SigmoidCalibrator | None = None
+    members: tuple[FittedCandidate, ...] = ()
 
     def raw(self, users: Sequence[BotUser], feats: Mapping[str, NDArray[np.float64]]) -> NDArray[np.float64]:
+        if self.members:
+            z = np.column_stack(
+                [SigmoidCalibrator.logit(m.raw(users, feats)) for m in self.members]
+            )  # (U, M)
+            return np.asarray(
+                self.model.predict_proba(z)[:, list(self.model.classes_).index(1)], dtype=np.float64
+            )
         if not self.groups:
             return np.asarray(self.model.score([u.averages[:PAPER_RECENT] for u in users]), dtype=np.float64)
         x = np.hstack([feats[g] for g in self.groups])  # (U, F)

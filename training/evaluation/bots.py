@@ -268,6 +268,7 @@ def selected_rows(
     flags = {name: np.zeros(n, dtype=bool) for name in probs}
     thresholds: dict[str, list[float]] = {name: [] for name in probs}
     chosen: list[str] = []
+    why: list[dict[str, Any]] = []
     for i, (train_idx, test_idx) in enumerate(splits):
         progress(f"fold {i + 1}/{len(splits)}: selecting among {len(names)} candidates")
         detector, fitted = select_detector(data, train_idx, names, k=inner_folds, fit_all=True)
@@ -281,9 +282,27 @@ def selected_rows(
             thresholds[name].append(table[name]["threshold"])
         served = detector.chosen.name
         chosen.append(served)
+        ranked = sorted(table, key=lambda n: table[n]["log_loss"])
+        why.append(
+            {
+                "chosen": served,
+                "criterion": detector.cv["criterion"],
+                "inner": {n: table[n] for n in ranked},
+                "stack_members": detector.cv["stack_members"],
+            }
+        )
         probs[SERVED][test_idx] = probs[served][test_idx]
         flags[SERVED][test_idx] = flags[served][test_idx]
         thresholds[SERVED].append(detector.threshold)
+        # This fold's test figures, so that a run stopped early still says something.
+        y_te = labels[test_idx]
+        for name in [served, *ranked[:3]]:
+            f1 = float(f1_score(y_te, flags[name][test_idx].astype(int), zero_division=0))
+            _, auc = binary_f1_auc(y_te, probs[name][test_idx])
+            progress(
+                f"fold {i + 1} test: {name} F1 {f1:.4f} AUC {auc:.4f}"
+                + (" (served)" if name == served else "")
+            )
     scored = np.concatenate([test for _, test in splits])
     out: dict[str, dict[str, Any]] = {}
     for name in probs:
@@ -291,6 +310,7 @@ def selected_rows(
         _, auc = binary_f1_auc(labels[scored], probs[name][scored])
         out[name] = {"F1": round(f1, 4), "AUC": round(auc, 4), "thresholds": thresholds[name]}
     out[SERVED]["chosen"] = chosen
+    out[SERVED]["why"] = why
     return out, probs[SERVED]
 
 

@@ -46,6 +46,7 @@ CONDITIONS = ("as given", "fields dropped")
 
 
 def run(
+    command: str,
     ckpt: Path,
     data: Path,
     out: Path,
@@ -92,6 +93,8 @@ def run(
             bot_eval.TFIDF_LR: bot_eval.tfidf_lr_scorer(users, ts, y),
         }
         rows = bot_eval.evaluate_scorers(scorers, y, folds)
+        for name, row in rows.items():
+            print(f"[{condition}] {name}: F1 {row['F1']} AUC {row['AUC']}", flush=True)
         data_set = _training_set(ts, users, labels, embedder, n_recent)
         selected, probs = bot_eval.selected_rows(
             data_set,
@@ -101,7 +104,11 @@ def run(
             inner_folds,
         )
         rows.update(selected)
-        metrics[condition] = {"rows": rows, "seconds": round(time.perf_counter() - t0, 1)}
+        metrics[condition] = {
+            "rows": rows,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "command": command,
+        }
         if transform is None:
             out.mkdir(parents=True, exist_ok=True)
             bot_eval.reliability_diagram(
@@ -133,7 +140,8 @@ def render(metrics: dict[str, Any], command: str) -> str:
         "0.5 for the behaviour + TF-IDF forest, out-of-bag for the behaviour forest, and for TF-IDF + LR "
         "and every candidate the F1-maximising one on the fold's training users' out-of-fold scores "
         "(the candidates' calibrated with a sigmoid on those). F1 at the fold's threshold, ROC AUC over "
-        "the pooled test folds.",
+        "the pooled test folds. The served detector is the candidate with the lowest log-loss of its "
+        "calibrated inner out-of-fold probabilities (training/heads/select_bots.py).",
         "",
     ]
     for condition in CONDITIONS:
@@ -141,7 +149,10 @@ def render(metrics: dict[str, Any], command: str) -> str:
             continue
         part = metrics[condition]
         title = "Data as given" if condition == "as given" else "Timestamps, images and mention ids dropped"
-        md += [f"## {title}", "", "| method | F1 | ROC AUC | thresholds (per fold) |", "|---|---|---|---|"]
+        md += [f"## {title}", ""]
+        if "command" in part:
+            md += [f"`{part['command']}`", ""]
+        md += ["| method | F1 | ROC AUC | thresholds (per fold) |", "|---|---|---|---|"]
         for name, row in part["rows"].items():
             ts = row.get("thresholds", [])
             cell = (
@@ -151,8 +162,20 @@ def render(metrics: dict[str, Any], command: str) -> str:
             )
             label = f"**{name}**" if name == SERVED else name
             md.append(f"| {label} | {row['F1']} | {row['AUC']} | {cell} |")
-        chosen = part["rows"][SERVED].get("chosen", [])
-        md += ["", f"Chosen on each fold: {', '.join(chosen)}. ({part['seconds']} s)", ""]
+        served = part["rows"][SERVED]
+        md += ["", f"Chosen on each fold: {', '.join(served.get('chosen', []))}. ({part['seconds']} s)", ""]
+        for i, why in enumerate(served.get("why", [])):
+            inner = list(why["inner"].items())
+            first, second = inner[0], inner[1] if len(inner) > 1 else None
+            line = (
+                f"- fold {i + 1}: {first[0]} (inner log-loss {first[1]['log_loss']}, F1 {first[1]['F1']}, "
+                f"AUC {first[1]['AUC']})"
+            )
+            if second is not None:
+                line += f"; next {second[0]} ({second[1]['log_loss']}, {second[1]['F1']}, {second[1]['AUC']})"
+            md.append(line + f"; stack members {', '.join(why['stack_members'])}")
+        if served.get("why"):
+            md.append("")
     md += ["![reliability](fig_bots_reliability.png)", ""]
     return "\n".join(md)
 
@@ -178,6 +201,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     command = f"python -m training.evaluation.bots_only {args.ckpt} {args.data} --out {args.out}"
     if args.render:
+        command += " --render " + " ".join(str(p) for p in args.render)
+    else:
+        command += f" --folds {args.folds} --inner-folds {args.inner_folds}"
+        command += f' --condition "{args.condition}"' if args.condition else ""
+    if args.render:
         metrics: dict[str, Any] = {}
         for path in args.render:
             metrics.update(json.loads(path.read_text(encoding="utf-8")))
@@ -185,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     conditions = (args.condition,) if args.condition else CONDITIONS
     metrics = run(
+        command,
         args.ckpt,
         args.data,
         args.out,
