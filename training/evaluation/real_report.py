@@ -29,12 +29,13 @@ def task_rows(metrics: dict[str, Any], preset: str) -> dict[str, dict[str, float
     joint = metrics["joint"]
     ours = f"{JOINT} [{preset}]"
     loc = joint.get("location", {})
-    if "chosen_forest" in loc:
-        rows.setdefault("location accuracy %", {})[f"{ours}, served head"] = _num(
-            loc["chosen_forest"]["accuracy"]
-        )
+    # The served head is the forest or the linear head, whichever won on validation ("served_head");
+    # metrics from before that choice existed only have the forest.
+    served = loc.get("served_head") or loc.get("chosen_forest")
+    if served:
+        rows.setdefault("location accuracy %", {})[f"{ours}, served head"] = _num(served["accuracy"])
         rows.setdefault("location within 161 km %", {})[f"{ours}, served head"] = _num(
-            loc["chosen_forest"].get("acc@161km")
+            served.get("acc@161km")
         )
     for name, v in metrics["baselines"].get("location", {}).items():
         if isinstance(v, dict) and "accuracy" in v:

@@ -195,6 +195,9 @@ def corpus_pipeline(
         "--no-ablations",
         "--no-larger-forest",
         "--no-cnn",
+        # Every preset of one corpus gets the same split, so the baselines are fitted once per corpus.
+        "--baseline-cache",
+        str(root / corpus.name / "baselines"),
         *[arg for c in args.comparison for arg in ("--comparison", c)],
         *(["--max-iterations", str(step_limit)] if step_limit is not None else []),
     ]

@@ -129,8 +129,8 @@ def run_build_heads(
     )
     from training.heads.fit_location import (
         ForestParams,
+        choose_location_head,
         city_label,
-        fit_forest,
         place_metadata,
         save_forest,
         single_row_latency_ms,
@@ -202,14 +202,27 @@ def run_build_heads(
         sub = [train[i] for i in labelled]
         profile, has_profile = profile_embeddings(embedder, sub)
         features = location_features(select_rows(batch, labelled), profile, has_profile)
+        classes = {city_label(t) for t in sub}
+        val_sub = [t for t in splits.val if city_label(t) in classes]
+        val_features = location_features(
+            embed_all(embedder, val_sub, desc="embed val (location)"), *profile_embeddings(embedder, val_sub)
+        )
         t0 = time.perf_counter()
-        forest = fit_forest(features, [city_label(t) or "" for t in sub], params)
+        forest, choice = choose_location_head(
+            features,
+            [city_label(t) or "" for t in sub],
+            val_features,
+            [city_label(t) or "" for t in val_sub],
+            params,
+        )
         fit_s = time.perf_counter() - t0
         places_path = ckpt / "places.json"
         ckpt_places = json.loads(places_path.read_text(encoding="utf-8")) if places_path.is_file() else {}
         info = save_forest(heads_dir, forest, place_metadata(splits.all_tweets(), ckpt_places), params)
         info.update(
             rows=len(sub),
+            val_rows=len(val_sub),
+            selection=choice,
             fit_s=round(fit_s, 1),
             predict_one_ms=round(single_row_latency_ms(forest, features), 2),
         )
