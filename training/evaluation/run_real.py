@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -276,6 +277,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="run nothing: write the report from the finished steps, naming the rows still missing",
     )
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=40.0,
+        help="the wall-time budget the report checks the run against (issue 12: 40 min on 2 cores)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -309,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
                 runs.append({"corpus": corpus.resolve().name, "preset": preset, "missing": str(missing_step)})
     from training.evaluation.real_report import write_real_report
 
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = {
         "presets": list(presets),
         "max_iterations": args.max_iterations,
@@ -322,6 +330,9 @@ def main(argv: list[str] | None = None) -> None:
             "end": [round(x, 2) for x in os.getloadavg()],
         },
         "cpus": os.cpu_count(),
+        "budget_minutes": args.budget_minutes,
+        # user + system time of every step process (skipped steps add nothing)
+        "cpu_s": round(children.ru_utime + children.ru_stime, 1),
         "steps": log,
         "runs": runs,
         "command": "python -m training.evaluation.run_real "
