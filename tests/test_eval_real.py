@@ -9,7 +9,7 @@ from typing import Any
 
 from model.record import Tweet
 from training.evaluation.harness import cannot_apply
-from training.evaluation.real_report import budget_lines, targets, write_real_report
+from training.evaluation.real_report import budget_lines, head_choice_line, targets, write_real_report
 from training.evaluation.report import strongest_baselines
 from training.evaluation.run_real import training_budget
 from training.evaluation.variants import comparison_variants
@@ -130,6 +130,9 @@ def test_the_served_location_head_is_the_validation_choice_not_the_forest() -> N
     assert strongest["location"]["ours_value"] == 66.0
     assert strongest["location"]["ours"] == "served head (linear)"
     assert "+6.00 points (aim +5): met" in targets(m, "p")[0]
+    m["joint"]["location"]["served_head"]["selection"]["validation"] = {"forest": 0.5, "linear C=1": 0.625}
+    line = head_choice_line(m, "corpusA", "p") or ""
+    assert line == "- corpusA [p]: forest 50.00%, linear C=1 62.50%; served: linear C=1 (test 66.0%)"
     # Metrics from before the choice existed: the forest is the served head.
     assert strongest_baselines(_metrics(55.0, 0.31, 30.0, 25.0))["location"]["ours_value"] == 55.0
 

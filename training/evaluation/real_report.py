@@ -147,6 +147,16 @@ def _figure(corpus: str, rows: dict[str, dict[str, float | None]], out_dir: Path
     return name
 
 
+def head_choice_line(metrics: dict[str, Any], corpus: str, preset: str) -> str | None:
+    """One line: the location heads compared on validation and the one served, where there was a choice."""
+    served = metrics["joint"].get("location", {}).get("served_head")
+    if not served or "validation" not in served.get("selection", {}):
+        return None
+    choice = served["selection"]
+    scores = ", ".join(f"{k} {100 * v:.2f}%" for k, v in choice["validation"].items())
+    return f"- {corpus} [{preset}]: {scores}; served: {choice['chosen']} (test {served['accuracy']}%)"
+
+
 def budget_lines(summary: dict[str, Any], first_run: float) -> list[str]:
     """The issue's time budget against this run: wall time, and the CPU time of the step processes
     (what a loaded machine does not inflate as much; with every core busy an idle machine needs at
@@ -224,6 +234,21 @@ def write_real_report(summary: dict[str, Any], out_dir: Path) -> Path:
                 for line in targets(loaded[(corpus, run["preset"])], run["preset"])
             ]
     md += [*(target_lines or ["- no target applies to these corpora"]), ""]
+    tried = [
+        line
+        for corpus, runs in corpora.items()
+        for run in runs
+        if (line := head_choice_line(loaded[(corpus, run["preset"])], corpus, run["preset"]))
+    ]
+    if tried:
+        md += [
+            "What the served location head tried (validation accuracy; the forest is the paper's head, "
+            "the linear one a logistic regression on the same features, standardised, C going up a "
+            "decade while the largest is best):",
+            "",
+            *tried,
+            "",
+        ]
     if missing:
         md += [
             "## Missing rows",
