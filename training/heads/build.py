@@ -205,7 +205,7 @@ def run_build_heads(
         classes = {city_label(t) for t in sub}
         val_sub = [t for t in splits.val if city_label(t) in classes]
         val_features = location_features(
-            embed_all(embedder, val_sub, desc="embed val (location)"), *profile_embeddings(embedder, val_sub)
+            embed_rows(embedder, val_sub, desc="embed val (location)"), *profile_embeddings(embedder, val_sub)
         )
         t0 = time.perf_counter()
         forest, choice = choose_location_head(
