@@ -222,6 +222,8 @@ def run_build_heads(
         info.update(
             rows=len(sub),
             val_rows=len(val_sub),
+            # timings at the top level, beside fit_s, so that the selection itself is reproducible
+            **{k: choice.pop(k) for k in ("forest_fit_s", "linear_fit_s") if k in choice},
             selection=choice,
             fit_s=round(fit_s, 1),
             predict_one_ms=round(single_row_latency_ms(forest, features), 2),
