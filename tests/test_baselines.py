@@ -81,7 +81,7 @@ def test_city_tuning_keeps_the_c_with_the_best_validation_accuracy_and_nothing_e
     val_majority = (texts, ["nyc"] * 40, profiles)
     grid = (0.001, 100.0)
     for val, expected in ((val_like_train, 100.0), (val_majority, 0.001)):
-        model, selection = tune_city_classifier(train, val, grid=grid)
+        model, selection = tune_city_classifier(train, val, grid=grid, max_c=100.0)
         # Brute force: each C fitted on train alone, scored on val by hand.
         by_hand = {}
         for c in grid:
@@ -93,6 +93,34 @@ def test_city_tuning_keeps_the_c_with_the_best_validation_accuracy_and_nothing_e
         assert selection.chosen == model.c == expected == float(max(by_hand, key=lambda k: by_hand[k]))
     with pytest.raises(TypeError):
         tune_city_classifier(train, val_like_train, grid, 0, train)  # type: ignore[call-arg]
+
+
+def test_city_tuning_goes_past_the_grid_while_its_largest_c_is_best() -> None:
+    train = _city_data(120, 0)
+    texts, labels, profiles = _city_data(40, 1)
+    noisy = list(labels)
+    noisy[::5] = ["chi"] * len(noisy[::5])  # some validation tweets no C can get right
+    val = (texts, noisy, profiles)
+
+    def by_hand(c: float) -> float:
+        m = TfidfCityClassifier(c=c).fit(train[0], train[1], train[2])
+        return round(float(np.mean([p == t for p, t in zip(m.predict(texts), noisy, strict=True)])), 4)
+
+    # Brute force over the decades the rule may visit: go on while the newest C is strictly best.
+    decades = [1e-4 * 10**i for i in range(7)]  # 1e-4 ... 100
+    scores = {str(c): by_hand(c) for c in decades}
+    expected_tried = [decades[0]]
+    for c in decades[1:]:
+        last, earlier = expected_tried[-1], expected_tried[:-1]
+        if earlier and scores[str(last)] <= max(scores[str(t)] for t in earlier):
+            break  # the newest C did not beat the others: stop
+        expected_tried.append(c)
+    model, selection = tune_city_classifier(train, val, grid=(1e-4,), max_c=100.0)
+    assert list(selection.validation) == [str(c) for c in expected_tried]
+    assert selection.validation == {str(c): scores[str(c)] for c in expected_tried}
+    best = max(expected_tried, key=lambda c: (scores[str(c)], -c))
+    assert model.c == best
+    assert len(expected_tried) > 1  # the data makes the rule go past the one-value grid
 
 
 def test_city_classifier_reads_the_profile_location_by_character_n_grams() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from model.record import Tweet
 from training.evaluation.harness import cannot_apply
-from training.evaluation.real_report import targets, write_real_report
+from training.evaluation.real_report import budget_lines, head_choice_line, targets, write_real_report
 from training.evaluation.report import strongest_baselines
 from training.evaluation.run_real import training_budget
 from training.evaluation.variants import comparison_variants
@@ -118,3 +118,28 @@ def test_real_report_sets_presets_side_by_side(tmp_path: Path) -> None:
     assert "7 optimizer steps (part of one epoch)" in text
     assert "## Missing rows" in text and "- corpusB [paper]: corpusB/paper: train" in text
     assert (tmp_path / "out" / "fig_corpusA.png").stat().st_size > 1000
+
+
+def test_the_served_location_head_is_the_validation_choice_not_the_forest() -> None:
+    m = _metrics(loc=55.0, tags=0.31, image_r10=30.0, vsepp_r10=25.0)
+    m["joint"]["location"]["served_head"] = {
+        "accuracy": 66.0,
+        "selection": {"kind": "linear", "chosen": "linear C=1"},
+    }
+    strongest = strongest_baselines(m)
+    assert strongest["location"]["ours_value"] == 66.0
+    assert strongest["location"]["ours"] == "served head (linear)"
+    assert "+6.00 points (aim +5): met" in targets(m, "p")[0]
+    m["joint"]["location"]["served_head"]["selection"]["validation"] = {"forest": 0.5, "linear C=1": 0.625}
+    line = head_choice_line(m, "corpusA", "p") or ""
+    assert line == "- corpusA [p]: forest 50.00%, linear C=1 62.50%; served: linear C=1 (test 66.0%)"
+    # Metrics from before the choice existed: the forest is the served head.
+    assert strongest_baselines(_metrics(55.0, 0.31, 30.0, 25.0))["location"]["ours_value"] == 55.0
+
+
+def test_budget_line_says_met_or_missed_with_the_cpu_time() -> None:
+    summary = {"cpus": 2, "cpu_s": 4800.0, "budget_minutes": 40}
+    assert budget_lines(summary, 30 * 60)[0].startswith("Time budget (issue 12): 40 min")
+    assert ": met. CPU time of the step processes (user + system): 80.0 min" in budget_lines(summary, 1800)[0]
+    assert "at least 40.0 min of wall time on an idle 2-core machine" in budget_lines(summary, 1800)[0]
+    assert "MISSED by 5.0 min" in budget_lines({"cpus": 2}, 45 * 60)[0]

@@ -19,7 +19,7 @@ from model.heads.hashtag_index import INDEX_FILE, TAGS_FILE, HashtagRecommender
 from model.heads.hashtag_neighbours import INDEX_FILE as NEIGHBOUR_INDEX
 from model.heads.hashtag_neighbours import META_FILE as NEIGHBOUR_META
 from model.heads.hashtag_neighbours import NeighbourHashtagRecommender
-from model.heads.location_head import FOREST_FILE, META_FILE, LocationPredictor
+from model.heads.location_head import FOREST_FILE, LINEAR_FILE, META_FILE, LocationPredictor
 from model.heads.retrieval_index import IMAGE_INDEX, TEXT_INDEX, RetrievalIndex
 
 HEADS_DIR = "heads"
@@ -70,7 +70,7 @@ def load_heads(checkpoint: Path | VerifiedCheckpoint) -> Heads:
     method = heads_summary(ckpt_dir).get("hashtag_method", "neighbours")
     if method == "neighbours" and has(NEIGHBOUR_INDEX, NEIGHBOUR_META):
         heads.hashtags = NeighbourHashtagRecommender.load(heads_dir)
-    if has(FOREST_FILE, META_FILE):
+    if has(FOREST_FILE, META_FILE) or has(LINEAR_FILE, META_FILE):
         heads.location = LocationPredictor.load(heads_dir)
     if has("bots.json"):
         heads.bots = load_bot_detector(heads_dir)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from model.embedding_batch import EmbeddingBatch
 
 FOREST_FILE = "location_forest.joblib"
+LINEAR_FILE = "location_linear.npz"
 META_FILE = "location.json"
 FEATURE_COMPONENTS: tuple[str, ...] = ("text", "image", "hashtags", "user")
 """Every component but location itself, in the paper's order; absent ones become zeros + a flag."""
@@ -112,10 +113,56 @@ class FlatForest:
         return np.asarray(proba, dtype=np.float64)
 
 
+class LinearLocation:
+    """Multinomial logistic regression over standardised location features, as plain arrays (saved
+    as .npz, so loading it runs no pickled code): softmax(((x - mean) / scale) @ coef.T + intercept)."""
+
+    def __init__(
+        self,
+        coef: NDArray[np.floating],
+        intercept: NDArray[np.floating],
+        mean: NDArray[np.floating],
+        scale: NDArray[np.floating],
+        classes: Sequence[str],
+    ) -> None:
+        self.coef = np.asarray(coef, dtype=np.float32)  # (P, F)
+        self.intercept = np.asarray(intercept, dtype=np.float32)  # (P,)
+        self.mean = np.asarray(mean, dtype=np.float32)  # (F,)
+        self.scale = np.asarray(scale, dtype=np.float32)  # (F,)
+        self.classes_ = np.asarray([str(c) for c in classes], dtype=object)
+
+    def predict_proba(self, features: NDArray[np.floating]) -> NDArray[np.float64]:
+        x = (np.asarray(features, dtype=np.float32) - self.mean) / self.scale  # (N, F)
+        logits = (x @ self.coef.T + self.intercept).astype(np.float64)  # (N, P)
+        logits -= logits.max(axis=1, keepdims=True)
+        expd = np.exp(logits)
+        return np.asarray(expd / expd.sum(axis=1, keepdims=True), dtype=np.float64)
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as handle:
+            np.savez(
+                handle,
+                coef=self.coef,
+                intercept=self.intercept,
+                mean=self.mean,
+                scale=self.scale,
+                classes=np.asarray([str(c) for c in self.classes_]),
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> LinearLocation:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["coef"], z["intercept"], z["mean"], z["scale"], [str(c) for c in z["classes"]])
+
+
 class LocationPredictor:
     def __init__(self, forest: Any, components: Sequence[str], places: dict[str, dict[str, Any]]) -> None:
+        """``forest``: a fitted scikit-learn forest, or a LinearLocation where build-heads chose the
+        linear head on the validation split."""
         self.forest = forest
-        self.flat = FlatForest(forest)
+        self.flat: FlatForest | LinearLocation = (
+            forest if isinstance(forest, LinearLocation) else FlatForest(forest)
+        )
         self.components = tuple(components)
         self.places = places
         self.classes: list[str] = [str(c) for c in forest.classes_]
@@ -154,6 +201,9 @@ class LocationPredictor:
         import joblib
 
         meta = json.loads((heads_dir / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("kind") == "linear":
+            linear = LinearLocation.load(heads_dir / LINEAR_FILE)
+            return cls(linear, meta["components"], meta.get("places", {}))
         forest = joblib.load(heads_dir / FOREST_FILE)
         # Requests go through FlatForest; callers of the forest's own predict_proba (the evaluation's
         # latency column) get one thread, since a few rows gain nothing from more.

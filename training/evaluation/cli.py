@@ -81,6 +81,13 @@ def evaluate(
     ] = 40,
     forest_leaf: Annotated[int, typer.Option(help="Location forest of the head: min samples per leaf.")] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    baseline_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the baselines' metrics here, keyed by the split files and the baseline code, "
+            "and reuse them (another preset on the same corpus and split)."
+        ),
+    ] = None,
     made_by: Annotated[
         str | None, typer.Option(hidden=True, help="Command line to quote in the report.")
     ] = None,
@@ -111,6 +118,7 @@ def evaluate(
         larger_forest=LARGER_FOREST if larger_forest else None,
         comparisons=tuple(comparison) if comparison else None,
         max_iterations=max_iterations,
+        baseline_cache=baseline_cache,
     )
     metrics = run_evaluation(ckpt, data, options, echo=typer.echo)
     command = (

@@ -6,6 +6,7 @@ is recorded as skipped with the reason, never silently dropped.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from model.heads.location_head import location_features
 from model.record import Tweet
 from training.evaluation import bots as bot_eval
 from training.evaluation import hashtags as tag_eval
@@ -29,7 +31,7 @@ from training.evaluation.variants import (
 )
 from training.heads.data import Splits, load_splits, read_bot_label_file, recent_tweets_by_user
 from training.heads.embedding import Embedder, embed_all, profile_embeddings
-from training.heads.fit_location import LARGER_FOREST, ForestParams, city_label
+from training.heads.fit_location import LARGER_FOREST, ForestParams, choose_location_head, city_label
 
 JOINT = "Joint model (ours)"
 
@@ -54,6 +56,9 @@ class EvalOptions:
     hashtag_neighbours: int = 50
     comparisons: tuple[str, ...] | None = None  # comparison-model keys to run (None: all)
     max_iterations: int | None = None  # optimizer steps each trained comparison model may take
+    # The baselines depend on the splits alone, not on the model: with a directory here, their metrics
+    # are kept under a key of the split files and the baseline code, and reused by the next preset.
+    baseline_cache: Path | None = None
 
 
 def _timed(log: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
@@ -155,12 +160,30 @@ class Evaluation:
         )
         labels = [city_label(t) or "" for t in self.loc_train]
         out: dict[str, Any] = {}
+        fitted: list[Any] = []
         pred, info = _timed(
             self.timings,
             f"{name}: location forest",
-            lambda: loc_eval.forest_run(train_x, labels, test_x, self.options.forest),
+            lambda: loc_eval.forest_run(train_x, labels, test_x, self.options.forest, fitted=fitted),
         )
         out["chosen_forest"] = {**loc_eval.scores(pred, self.loc_test, self.coords), "forest": info}
+        if self.loc_val:
+            # What build-heads serves: the forest or the linear head, whichever wins on validation.
+            val_x = location_features(
+                embed_all(embedder, self.loc_val, desc=f"{name} location val"),
+                *profile_embeddings(embedder, self.loc_val),
+            )
+            val_y = [city_label(t) or "" for t in self.loc_val]
+            head, choice = _timed(
+                self.timings,
+                f"{name}: location head choice",
+                lambda: choose_location_head(
+                    train_x, labels, val_x, val_y, self.options.forest, forest=fitted[0]
+                ),
+            )
+            proba = head.predict_proba(test_x)
+            served = [str(c) for c in np.asarray(head.classes_)[np.argmax(proba, axis=1)]]
+            out["served_head"] = {**loc_eval.scores(served, self.loc_test, self.coords), "selection": choice}
         larger = self.options.larger_forest
         if full and larger is not None:
             pred, info = _timed(
@@ -263,6 +286,48 @@ class Evaluation:
         return out
 
 
+def baseline_key(data: Path, bot_labels: str | None) -> str | None:
+    """The baselines' inputs: the three split files, the bot labels and the code that fits them; None
+    where DATA is not a prepared WORK directory (nothing stable to key on)."""
+    import hashlib
+
+    splits = [data / "splits" / f"{s}.jsonl" for s in ("train", "val", "test")]
+    if not all(p.is_file() for p in splits):
+        return None
+    digest = hashlib.sha256(str(bot_labels).encode())
+    if bot_labels and Path(bot_labels).is_file():
+        digest.update(Path(bot_labels).read_bytes())
+    for path in splits:
+        digest.update(path.read_bytes())
+    here = Path(__file__).resolve().parent
+    code = [here / n for n in ("harness.py", "location.py", "hashtags.py", "bots.py")]
+    for path in sorted([*code, *(here.parent / "baselines").glob("*.py")]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _cached_baselines(
+    evaluation: Evaluation, data: Path, options: EvalOptions, echo: Callable[[str], None]
+) -> dict[str, Any]:
+    key = baseline_key(data, evaluation.splits.bot_labels_source) if options.baseline_cache else None
+    if key is None or options.baseline_cache is None:
+        return evaluation.baselines()
+    path = options.baseline_cache / f"baselines-{key[:32]}.json"
+    if path.is_file():
+        echo(f"baselines: reused {path} (same splits and baseline code)")
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        evaluation.timings.update({f"{k} (reused)": 0.0 for k in cached["timings_s"]})
+        return dict(cached["baselines"])
+    before = set(evaluation.timings)
+    result = evaluation.baselines()
+    timings = {k: v for k, v in evaluation.timings.items() if k not in before}
+    options.baseline_cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"baselines": result, "timings_s": timings}, default=str), encoding="utf-8")
+    tmp.replace(path)
+    return result
+
+
 def run_evaluation(
     ckpt: Path,
     data: Path,
@@ -306,7 +371,7 @@ def run_evaluation(
     echo("joint model ...")
     metrics["joint"] = evaluation.model_tasks("joint", joint, full=True)
     echo("baselines ...")
-    metrics["baselines"] = evaluation.baselines()
+    metrics["baselines"] = _cached_baselines(evaluation, Path(data), options, echo)
     metrics["variants"] = {}
     from training.artifacts import WorkLayout
 

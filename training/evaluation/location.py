@@ -58,9 +58,15 @@ def scores(
 
 
 def forest_run(
-    train_x: np.ndarray, train_y: list[str], test_x: np.ndarray, params: ForestParams, model_dir: Any = None
+    train_x: np.ndarray,
+    train_y: list[str],
+    test_x: np.ndarray,
+    params: ForestParams,
+    model_dir: Any = None,
+    fitted: list[Any] | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
-    """Fit, predict, and measure what the forest costs: fit time, one-row latency, compressed size."""
+    """Fit, predict, and measure what the forest costs: fit time, one-row latency, compressed size.
+    The fitted forest is appended to ``fitted`` when given (the head choice reuses it)."""
     import io
 
     import joblib
@@ -68,6 +74,8 @@ def forest_run(
     start = time.perf_counter()
     forest = fit_forest(train_x, train_y, params)
     fit_s = time.perf_counter() - start
+    if fitted is not None:
+        fitted.append(forest)
     forest.n_jobs = params.n_jobs
     predicted = [str(p) for p in forest.predict(test_x)]
     buffer = io.BytesIO()

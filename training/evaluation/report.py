@@ -62,11 +62,24 @@ def location_methods(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if "skipped" not in base:
         out.update(base)
     joint = metrics["joint"].get("location", {})
+    if "served_head" in joint:
+        chosen = joint["served_head"].get("selection", {}).get("chosen", "")
+        out[f"{JOINT}, served head ({chosen}, chosen on validation)"] = joint["served_head"]
     if "chosen_forest" in joint:
         out[f"{JOINT}, forest used by the head"] = joint["chosen_forest"]
     if "larger_forest" in joint:
         out[f"{JOINT}, larger forest"] = joint["larger_forest"]
     return out
+
+
+def served_location_key(loc: dict[str, Any]) -> str | None:
+    """The row of ``location_methods`` that build-heads serves: the validation choice where the
+    metrics have one, else the forest (the only head before that choice existed)."""
+    chosen = [k for k in loc if k.startswith(f"{JOINT}, served head")]
+    if chosen:
+        return chosen[0]
+    forest = f"{JOINT}, forest used by the head"
+    return forest if forest in loc else None
 
 
 def bot_methods(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -129,10 +142,10 @@ def verdicts(metrics: dict[str, Any]) -> list[str]:
                     {b: v["f1"][k - 1] for b, v in tag_base.items()},
                 )
     loc = location_methods(metrics)
-    head_key = f"{JOINT}, forest used by the head"
-    if head_key in loc:
+    head_key = served_location_key(loc)
+    if head_key is not None:
         ours_l = loc.pop(head_key)
-        loc.pop(f"{JOINT}, larger forest", None)
+        loc = {k: v for k, v in loc.items() if not k.startswith(JOINT)}
         compare(
             "location", "accuracy %", ours_l.get("accuracy"), {k: v.get("accuracy") for k, v in loc.items()}
         )
@@ -169,10 +182,11 @@ def strongest_baselines(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
         }
 
     loc = location_methods(metrics)
-    head_key = f"{JOINT}, forest used by the head"
-    if head_key in loc:
+    head_key = served_location_key(loc)
+    if head_key is not None:
         base = {k: v.get("accuracy") for k, v in loc.items() if not k.startswith(JOINT)}
-        pick("location", "accuracy %", "served head (forest)", loc[head_key].get("accuracy"), base)
+        kind = loc[head_key].get("selection", {}).get("kind", "forest")
+        pick("location", "accuracy %", f"served head ({kind})", loc[head_key].get("accuracy"), base)
     tags = hashtag_methods(metrics)
     served = f"{JOINT}: {NEIGHBOUR_METHOD}"
     if served in tags:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -196,6 +197,9 @@ def corpus_pipeline(
         "--no-ablations",
         "--no-larger-forest",
         "--no-cnn",
+        # Every preset of one corpus gets the same split, so the baselines are fitted once per corpus.
+        "--baseline-cache",
+        str(root / corpus.name / "baselines"),
         *[arg for c in args.comparison for arg in ("--comparison", c)],
         *(["--max-iterations", str(step_limit)] if step_limit is not None else []),
     ]
@@ -274,6 +278,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="run nothing: write the report from the finished steps, naming the rows still missing",
     )
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=40.0,
+        help="the wall-time budget the report checks the run against (issue 12: 40 min on 2 cores)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -307,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
                 runs.append({"corpus": corpus.resolve().name, "preset": preset, "missing": str(missing_step)})
     from training.evaluation.real_report import write_real_report
 
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = {
         "presets": list(presets),
         "max_iterations": args.max_iterations,
@@ -320,6 +331,9 @@ def main(argv: list[str] | None = None) -> None:
             "end": [round(x, 2) for x in os.getloadavg()],
         },
         "cpus": os.cpu_count(),
+        "budget_minutes": args.budget_minutes,
+        # user + system time of every step process (skipped steps add nothing)
+        "cpu_s": round(children.ru_utime + children.ru_stime, 1),
         "steps": log,
         "runs": runs,
         "command": "python -m training.evaluation.run_real "

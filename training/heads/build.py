@@ -97,7 +97,7 @@ def run_build_heads(
     heads: dict[str, Any] = {}
     heads.update(fit_hashtag_heads(heads_dir, embedder, splits.train, batch, options))
     heads.update(fit_retrieval_heads(heads_dir, splits.train, batch, options))
-    heads["location"] = fit_location_head(heads_dir, ckpt, embedder, splits, batch, options)
+    heads["location"] = fit_location_head(heads_dir, ckpt, embedder, splits, batch, embed_rows, options)
     heads["bots"] = fit_bot_head(heads_dir, embedder, splits, embed_rows, options)
 
     summary = {
@@ -168,14 +168,16 @@ def fit_location_head(
     embedder: Any,
     splits: Splits,
     batch: EmbeddingBatch,
+    embed_rows: EmbedRows,
     options: BuildHeadsOptions,
 ) -> dict[str, Any]:
-    """The location forest over the city-labelled training tweets' embeddings."""
+    """The location head over the city-labelled training tweets' embeddings: the paper's forest or a
+    logistic regression, whichever scores better on the validation split (choose_location_head)."""
     from model.heads.location_head import location_features
     from training.heads.embedding import profile_embeddings, select_rows
     from training.heads.fit_location import (
+        choose_location_head,
         city_label,
-        fit_forest,
         place_metadata,
         save_forest,
         single_row_latency_ms,
@@ -188,16 +190,31 @@ def fit_location_head(
     sub = [train[i] for i in labelled]
     profile, has_profile = profile_embeddings(embedder, sub)
     features = location_features(select_rows(batch, labelled), profile, has_profile)
+    classes = {city_label(t) for t in sub}
+    val_sub = [t for t in splits.val if city_label(t) in classes]
+    val_features = location_features(
+        embed_rows(embedder, val_sub, desc="embed val (location)"), *profile_embeddings(embedder, val_sub)
+    )
     t0 = time.perf_counter()
-    forest = fit_forest(features, [city_label(t) or "" for t in sub], options.forest)
+    head, choice = choose_location_head(
+        features,
+        [city_label(t) or "" for t in sub],
+        val_features,
+        [city_label(t) or "" for t in val_sub],
+        options.forest,
+    )
     fit_s = time.perf_counter() - t0
     places_path = ckpt / ck.PLACES
     ckpt_places = json.loads(places_path.read_text(encoding="utf-8")) if places_path.is_file() else {}
-    info = save_forest(heads_dir, forest, place_metadata(splits.all_tweets(), ckpt_places), options.forest)
+    info = save_forest(heads_dir, head, place_metadata(splits.all_tweets(), ckpt_places), options.forest)
     info.update(
         rows=len(sub),
+        val_rows=len(val_sub),
+        # timings at the top level, beside fit_s, so that the selection itself is reproducible
+        **{k: choice.pop(k) for k in ("forest_fit_s", "linear_fit_s") if k in choice},
+        selection=choice,
         fit_s=round(fit_s, 1),
-        predict_one_ms=round(single_row_latency_ms(forest, features), 2),
+        predict_one_ms=round(single_row_latency_ms(head, features), 2),
     )
     return info
 

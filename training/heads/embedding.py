@@ -48,12 +48,39 @@ def concat_batches(batches: Sequence[Any], dim: int) -> Any:
 
 
 def embed_all(embedder: Embedder, tweets: Sequence[Tweet], batch_size: int = 256, desc: str = "embed") -> Any:
+    """Every tweet embedded; an image that several tweets share goes through the image branch once
+    (branches are independent, so its row is copied and the averages recomputed)."""
     dim = int(embedder.config.dim)
-    parts = [
+    uses: dict[str, int] = {}
+    for t in tweets:
+        if t.image:
+            uses[t.image] = uses.get(t.image, 0) + 1
+    shared = {path for path, n in uses.items() if n > 1}
+    if not shared or "image" not in embedder.config.components:
+        return concat_batches(_embed_batches(embedder, tweets, batch_size, desc), dim)
+    firsts: dict[str, int] = {}
+    rest = list(tweets)
+    for i, t in enumerate(tweets):
+        if t.image in shared:
+            if t.image in firsts:
+                rest[i] = t.with_image(None)  # filled from the first tweet with this image
+            else:
+                firsts[t.image] = i
+    batch = concat_batches(_embed_batches(embedder, rest, batch_size, desc), dim)
+    image, present = batch.components["image"].copy(), batch.present["image"].copy()
+    for i, t in enumerate(tweets):
+        if t.image in shared and firsts[t.image] != i:
+            image[i], present[i] = image[firsts[t.image]], present[firsts[t.image]]
+    components = {**batch.components, "image": image}
+    presence = {**batch.present, "image": present}
+    return EmbeddingBatch.from_components(components, presence)
+
+
+def _embed_batches(embedder: Embedder, tweets: Sequence[Tweet], batch_size: int, desc: str) -> list[Any]:
+    return [
         embedder.embed(tweets[i : i + batch_size])
         for i in tqdm(range(0, len(tweets), batch_size), desc=desc, unit="batch", leave=False)
     ]
-    return concat_batches(parts, dim)
 
 
 def embed_texts_batched(
