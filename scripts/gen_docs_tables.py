@@ -5,7 +5,7 @@ description), the error table from ``ERROR_STATUS`` (app/api/errors.py) and the 
 Each table sits between marker comments in the page; everything else in the page is left alone.
 
     python scripts/gen_docs_tables.py           # rewrite the tables in docs/SERVICE.md
-    python scripts/gen_docs_tables.py --check   # exit 1 when they are stale (tests/test_docs_tables.py)
+    python scripts/gen_docs_tables.py --check   # exit 1 when they are stale (tests/unit/test_docs_tables.py)
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def train_tiny_checkpoint(root: Path) -> tuple[Path, Path]:
         encoding="utf-8",
     )
     # The paper's kNN: arbitrary labels leave nothing for the CV selection to find, and selecting costs
-    # minutes; the selected detector is served end to end in tests/test_heads_bot_features.py.
+    # minutes; the selected detector is served end to end in tests/integration/test_heads_bot_features.py.
     run_build_heads(root / "ckpt", work, BuildHeadsOptions(bot_labels=labels, bot_method="knn", device="cpu"))
     return root / "ckpt", work
 

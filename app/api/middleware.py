@@ -263,21 +263,57 @@ class MetricsMiddleware:
 
 
 class EarlyRefusalMiddleware:
-    """When every permit is already taken as a model request's headers arrive, 429 at once: no body
-    read, no parsing, and ``Connection: close`` when a body was announced. It takes no permit, so a
-    request it lets through still takes one only once its body is in (AdmissionMiddleware)."""
+    """When every permit is already taken as a model request's headers arrive, 429 at once: no
+    parsing, no validation, no permit taken, so a request it lets through still takes one only once its
+    body is in (AdmissionMiddleware).
 
-    def __init__(self, app: ASGIApp, admission: Admission, routes: RouteTable) -> None:
+    A small body that has already arrived (the usual case: it came in the headers' packet) is drained
+    first, within ``drain_s``, so that the connection stays open for the client's next request; closing
+    it instead makes every refused client reconnect, and under overload the handshakes cost more than
+    the refusals. A body that is large or still on the wire gets ``Connection: close``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        admission: Admission,
+        routes: RouteTable,
+        drain_bytes: int = 65_536,
+        drain_s: float = 0.05,
+    ) -> None:
         self.app = app
         self.admission = admission
         self.routes = routes
+        self.drain_bytes = drain_bytes
+        self.drain_s = drain_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.admission.full and self.routes.is_model(scope):
             self.admission.refused()
-            await _queue_full(self.admission, close=_has_body(scope))(scope, receive, send)
+            close = _has_body(scope) and not await self._drained(scope, receive)
+            await _queue_full(self.admission, close=close)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    async def _drained(self, scope: Scope, receive: Receive) -> bool:
+        """Whether the whole body (announced small) was read within ``drain_s``."""
+        length = _header(scope, b"content-length")
+        if length is None or not length.isdigit() or int(length) > self.drain_bytes:
+            return False
+        size = 0
+        try:
+            async with asyncio.timeout(self.drain_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return False
+                    size += len(message.get("body", b""))
+                    if size > self.drain_bytes:
+                        return False
+                    if not message.get("more_body", False):
+                        return True
+        except TimeoutError:
+            return False
 
 
 class AdmissionMiddleware:

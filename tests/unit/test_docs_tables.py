@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 from pydantic import Field
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _generator() -> ModuleType:

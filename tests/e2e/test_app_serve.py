@@ -17,7 +17,7 @@ from app.cli import serve
 from bench.service_proc import free_port
 from tests.app_fixtures import start_serve, wait_until_ready
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_serve_refuses_bad_settings_with_a_clear_message() -> None:

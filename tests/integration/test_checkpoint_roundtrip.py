@@ -21,7 +21,7 @@ from tests.pipeline_helpers import copy_checkpoint
 from training.artifacts import read_split
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from model.featurize import image_pixels
 from model.image_input import encoder_pixels
 from tests.app_fixtures import b64, error_of, png_bomb, png_bytes, running_app, start_serve, wait_until_ready
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONVNET = SMALL.model  # the small CNN at 64 pixels: the whole image squashed
 RESNET = ModelConfig(image_encoder="resnet18", image_size=96, image_feature_dim=512)  # centre crop
 LIMIT = 25_000_000

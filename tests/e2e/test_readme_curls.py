@@ -26,7 +26,7 @@ import pytest
 
 from bench.service_proc import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 EXPECT = re.compile(r"^# -> (\d{3})(?: (.+))?$")
 MARK = "@@status@@"

@@ -1,5 +1,6 @@
 """`tweetembed embed-batch`, local engine: the Parquet layout, streaming, resuming, and build-heads
-reading its output. On a tiny trained checkpoint; no Ray (tests/test_ray.py covers the Ray engine)."""
+reading its output. On a tiny trained checkpoint; no Ray (tests/integration/test_ray.py covers the Ray
+engine)."""
 
 from __future__ import annotations
 

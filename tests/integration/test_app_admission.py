@@ -1,7 +1,7 @@
 """Admission control: past TWEETEMBED_MAX_INFLIGHT_REQUESTS, model endpoints answer 429 at once,
 before the app parses the body, while the accepted requests go on and the service recovers right
 after. (In the service the body reader runs first, so that slow uploads hold no permit:
-tests/test_app_slow_clients.py; with every permit already taken as the headers arrive, the body is
+tests/e2e/test_app_slow_clients.py; with every permit already taken as the headers arrive, the body is
 not read at all.)"""
 
 from __future__ import annotations
@@ -153,11 +153,17 @@ def _http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> S
     }
 
 
-async def _answer(app: Any, scope: Scope) -> list[Message]:
-    """The app's answer to a request whose body never arrives (a read would wait for ever)."""
+async def _answer(app: Any, scope: Scope, body: bytes | None = None) -> list[Message]:
+    """The app's answer to a request whose ``body`` is all there at once, or (None) never arrives
+    (a read would wait for ever)."""
     sent: list[Message] = []
+    given = False
 
-    async def never() -> Message:
+    async def receive() -> Message:
+        nonlocal given
+        if body is not None and not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
@@ -165,7 +171,7 @@ async def _answer(app: Any, scope: Scope) -> list[Message]:
         sent.append(message)
 
     async with asyncio.timeout(2):
-        await app(scope, never, send)
+        await app(scope, receive, send)
     return sent
 
 
@@ -185,6 +191,15 @@ async def test_with_every_permit_taken_a_request_is_refused_before_its_body_is_r
         assert answer_headers[b"connection"] == b"close"  # the unread body must not be parsed
         assert int(answer_headers[b"retry-after"]) >= 1
         assert json.loads(sent[1]["body"])["error"]["type"] == "queue_full"
+        # A small body already in is drained instead: the refused client keeps its connection.
+        body = b'{"tweet": {"id": 2, "text": "arrived with its headers"}}'
+        arrived = [
+            (b"host", b"x"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+        ]
+        sent = await _answer(app, _http_scope("POST", "/embed", arrived), body=body)
+        assert sent[0]["status"] == 429 and b"connection" not in dict(sent[0]["headers"])
         # A templated model endpoint without a body is refused the same way, and keeps its connection.
         sent = await _answer(app, _http_scope("GET", "/bot-score/alice", [(b"host", b"x")]))
         assert sent[0]["status"] == 429 and b"connection" not in dict(sent[0]["headers"])
@@ -193,6 +208,6 @@ async def test_with_every_permit_taken_a_request_is_refused_before_its_body_is_r
         assert (await busy).status_code == 200
         assert admission.in_progress == 0
         metrics = (await client.get("/metrics")).text
-        assert 'tweetembed_requests_total{endpoint="/embed",method="POST",status="429"} 1.0' in metrics
+        assert 'tweetembed_requests_total{endpoint="/embed",method="POST",status="429"} 2.0' in metrics
         assert 'endpoint="/bot-score/{user}",method="GET",status="429"} 1.0' in metrics
-        assert "tweetembed_queue_rejections_total 2.0" in metrics
+        assert "tweetembed_queue_rejections_total 3.0" in metrics

@@ -1,5 +1,6 @@
 """app/ray_serve.py without a Ray cluster: Ray's request limits derived from the service's, serve.yaml
-matching the builder, and a clear error without the extra. (tests/test_ray.py runs the deployment.)"""
+matching the builder, and a clear error without the extra.
+(tests/integration/test_ray.py runs the deployment.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from app.ray_serve import OPS_HEADROOM, PROXY_QUEUE_FACTOR, SERVE_OPTIONS, build_app, deployment_options
 from app.settings import Settings, load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -44,7 +45,8 @@ def test_serve_yaml_names_the_builder_and_only_known_arguments() -> None:
     try:
         from ray.serve.schema import ServeDeploySchema
     except ImportError:
-        return  # without the extra, the check of Ray's own schema is left to tests/test_ray.py's CI run
+        # without the extra, the check of Ray's own schema is left to tests/integration/test_ray.py's CI run
+        return
     ServeDeploySchema.model_validate(config)
 
 

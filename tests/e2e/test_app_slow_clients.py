@@ -19,7 +19,7 @@ from app.settings import Settings
 from bench.service_proc import free_port
 from tests.app_fixtures import start_serve, wait_until_ready
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 READ_TIMEOUT_S = 3.0
 STALLED_HEAD = (
     b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
