@@ -100,16 +100,19 @@ def test_a_nan_abort_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     import fasttext
 
     real = fasttext.train_unsupervised
-    calls: list[int] = []
+    calls: list[dict[str, object]] = []
 
     def flaky(*args: object, **kwargs: object) -> object:
-        calls.append(1)
+        calls.append(kwargs)
         if len(calls) == 1:
             raise RuntimeError("Encountered NaN.")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(fasttext, "train_unsupervised", flaky)
-    info = train_word_vectors(_tweets(200), tmp_path / "w.bin", dim=8, threads=1, verbose=False)
+    info = train_word_vectors(_tweets(200), tmp_path / "w.bin", dim=8, threads=2, verbose=False)
+    # A retry is not the same run again: half the learning rate, one thread.
+    assert (calls[0]["lr"], calls[0]["thread"]) == (0.05, 2)
+    assert (calls[1]["lr"], calls[1]["thread"]) == (0.025, 1)
     # The injected abort costs one attempt; the real fastText may itself abort once more on a corpus
     # this small (seen in CI: attempts == 3), which the retry also absorbs.
     assert len(calls) == info["attempts"] >= 2 and (tmp_path / "w.bin").is_file()
