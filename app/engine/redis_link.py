@@ -13,6 +13,7 @@ import time
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -22,12 +23,17 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutErr
 
 class RedisLink:
     def __init__(self, url: str, timeout_s: float = 0.5, retry_s: float = 2.0) -> None:
-        # No client-side retries: a dead server must fail fast so the request can bypass it.
+        # One immediate retry on a broken connection, none on a timeout. A pooled connection that Redis
+        # reset (RST) as it went down is not seen as closed when taken from the pool (asyncio keeps a
+        # reset as the stream's error, not as end of file), so its first command after Redis is back
+        # fails; the retry reconnects. A refused connection fails again at once, and a hung server is
+        # still left after one timeout, so a dead Redis is bypassed as fast as before. A command reset
+        # while being written never ran, so its retry stores nothing twice.
         self.client: Redis[bytes] = Redis.from_url(
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=0,
         )
         self.url = url
