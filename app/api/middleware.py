@@ -5,9 +5,9 @@ the body reader (size limit, read timeout, bound on readers, content type), admi
 Which route a request is for is found once, by ``RouteTable`` (a dict lookup for fixed paths, a
 regex for the two templated ones), and kept in the ASGI scope for every middleware after it.
 
-In the service, outermost first: MetricsMiddleware, BearerAuthMiddleware, EarlyRefusalMiddleware
-(429 from the headers alone when every permit is taken), BodyLimitMiddleware, AdmissionMiddleware
-(the permit, once the body is in), then FastAPI's router.
+In the service, first: EarlyRefusal (429 from the headers alone when every permit is taken; the app
+calls it before any middleware), then, outermost first: MetricsMiddleware, BearerAuthMiddleware,
+BodyLimitMiddleware, AdmissionMiddleware (the permit, once the body is in), then FastAPI's router.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import asyncio
 import math
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
@@ -262,10 +263,16 @@ class MetricsMiddleware:
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
-class EarlyRefusalMiddleware:
+class EarlyRefusal:
     """When every permit is already taken as a model request's headers arrive, 429 at once: no
     parsing, no validation, no permit taken, so a request it lets through still takes one only once its
     body is in (AdmissionMiddleware).
+
+    It is not a middleware: the app calls it before any middleware, FastAPI's own included
+    (``ServiceApp``), because under overload most requests end here and every layer a refusal passes
+    through is CPU that the accepted requests on the same event loop no longer get. For the same reason
+    the answer is sent as prebuilt ASGI messages, and the refusal is counted in the request metrics
+    here. Auth comes after it: an overloaded service answers 429 before checking a key.
 
     A small body that has already arrived (the usual case: it came in the headers' packet) is drained
     first, within ``drain_s``, so that the connection stays open for the client's next request; closing
@@ -275,25 +282,65 @@ class EarlyRefusalMiddleware:
 
     def __init__(
         self,
-        app: ASGIApp,
         admission: Admission,
         routes: RouteTable,
+        metrics: ServiceMetrics,
         drain_bytes: int = 65_536,
         drain_s: float = 0.05,
     ) -> None:
-        self.app = app
         self.admission = admission
         self.routes = routes
+        self.metrics = metrics
         self.drain_bytes = drain_bytes
         self.drain_s = drain_s
+        self._answers: dict[tuple[int, int, bool], tuple[Message, Message]] = {}
+        self._counters: dict[tuple[str, str], tuple[Any, Any]] = {}  # prometheus' children, per route
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.admission.full and self.routes.is_model(scope):
-            self.admission.refused()
-            close = _has_body(scope) and not await self._drained(scope, receive)
-            await _queue_full(self.admission, close=close)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """True when it has answered the request (429), which then goes no further."""
+        if not self.admission.full or scope["type"] != "http" or not self.routes.is_model(scope):
+            return False
+        started = time.perf_counter()
+        self.admission.refused()
+        close = _has_body(scope) and not await self._drained(scope, receive)
+        head, body = self._answer(close)
+        await send(head)
+        await send(body)
+        count, latency = self._counted(scope)
+        count.inc()
+        latency.observe(time.perf_counter() - started)
+        return True
+
+    def _counted(self, scope: Scope) -> tuple[Any, Any]:
+        """The request counter (status 429) and latency histogram of the request's route."""
+        endpoint = str(getattr(self.routes.route(scope), "path", "unmatched"))
+        key = (endpoint, str(scope["method"]))
+        found = self._counters.get(key)
+        if found is None:
+            found = (
+                self.metrics.requests.labels(endpoint, key[1], "429"),
+                self.metrics.latency.labels(endpoint),
+            )
+            self._counters[key] = found
+        return found
+
+    def _answer(self, close: bool) -> tuple[Message, Message]:
+        """The 429's two ASGI messages, built once per (in progress, Retry-After, close)."""
+        in_progress, retry = self.admission.in_progress, self.admission.retry_after()
+        key = (in_progress, retry, close)
+        answer = self._answers.get(key)
+        if answer is None:
+            if len(self._answers) > 256:  # bounded: the key takes few values, but never trust that
+                self._answers.clear()
+            response = _queue_full(self.admission, close=close)
+            head: Message = {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+            answer = (head, {"type": "http.response.body", "body": bytes(response.body)})
+            self._answers[key] = answer
+        return answer
 
     async def _drained(self, scope: Scope, receive: Receive) -> bool:
         """Whether the whole body (announced small) was read within ``drain_s``."""

@@ -211,3 +211,32 @@ async def test_with_every_permit_taken_a_request_is_refused_before_its_body_is_r
         assert 'tweetembed_requests_total{endpoint="/embed",method="POST",status="429"} 2.0' in metrics
         assert 'endpoint="/bot-score/{user}",method="GET",status="429"} 1.0' in metrics
         assert "tweetembed_queue_rejections_total 3.0" in metrics
+
+
+async def test_a_refusal_with_every_permit_taken_enters_no_middleware() -> None:
+    # Under overload most requests are refused, on the event loop the accepted ones need: a refusal
+    # must not pass through the middleware stack (metrics, auth, FastAPI's own layers) to be answered.
+    async with running_app(cache_enabled=False, api_keys=["k" * 16]) as (app, client):
+        admission = app.state.service.admission
+        admission._in_progress = admission.limit  # every permit taken
+
+        async def no_middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            raise AssertionError("the refusal entered the middleware stack")
+
+        stack, app.middleware_stack = app.middleware_stack, no_middleware
+        try:
+            body = b'{"tweet": {"id": 1, "text": "refused"}}'
+            headers = [
+                (b"host", b"x"),
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ]
+            sent = await _answer(app, _http_scope("POST", "/embed", headers), body=body)
+        finally:
+            app.middleware_stack = stack
+            admission._in_progress = 0
+        # 429 before the key is checked: an overloaded service does not spend work on auth first.
+        assert sent[0]["status"] == 429
+        assert json.loads(sent[1]["body"])["error"]["type"] == "queue_full"
+        metrics = (await client.get("/metrics", headers={"Authorization": "Bearer " + "k" * 16})).text
+        assert 'tweetembed_requests_total{endpoint="/embed",method="POST",status="429"} 1.0' in metrics
