@@ -83,9 +83,10 @@ def serve(
 
 
 def uvicorn_limits(settings: Settings) -> dict[str, Any]:
-    """uvicorn's own bounds, from Settings: a connection flood gets uvicorn's 503 past
+    """uvicorn's own bounds and event loop, from Settings: a connection flood gets uvicorn's 503 past
     ``max_connections``, idle keep-alive connections close, and headers are bounded."""
     return {
+        "loop": settings.event_loop,
         "limit_concurrency": settings.max_connections,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
         "h11_max_incomplete_event_size": settings.max_header_bytes,

@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     keep_alive_timeout_s: float = Field(
         5.0, gt=0, le=3600, description="uvicorn closes a keep-alive connection idle this long."
     )
+    event_loop: Literal["asyncio", "uvloop"] = Field(
+        "asyncio",
+        description="uvicorn's event loop. asyncio serves every connection in turn when the loop is "
+        "saturated; uvloop does less work per request but, past saturation, left some connections "
+        "unanswered for seconds (`make loadtest`'s overload scenario shows both).",
+    )
     max_header_bytes: int = Field(
         16384,
         ge=1024,
