@@ -82,7 +82,7 @@ def sustained_capacity(
     base_url: str, workload: Workload, closed_loop_cap: float, step_s: float
 ) -> tuple[float, list[dict[str, Any]]]:
     """The highest constant arrival rate, of SUSTAINED_STEPS x the closed-loop capacity, that the
-    service keeps up with for ``step_s`` seconds; and every step's figures.
+    service keeps up with for ``step_s`` seconds at the first try; and every step's figures.
 
     Why not the closed-loop figure itself: 32 clients that each send when answered arrive in bursts,
     which the batcher turns into full batches; arrivals spread evenly make smaller batches, so the
@@ -94,7 +94,10 @@ def sustained_capacity(
     for share in SUSTAINED_STEPS:
         rate = share * closed_loop_cap
         # A step that falls behind is tried once more: one stall of a few hundred ms (a GC pass, another
-        # process on these 2 cores) decides a 5 s step's p99, and the search must not stop on it.
+        # process on these 2 cores) decides a 5 s step's p99, and the search must not stop on it. But
+        # only a rate kept up with at the first try counts as sustained: one that needed the second
+        # try is marginal, and the scenarios run at shares of this rate for a minute and more.
+        first_try = False
         for attempt in (1, 2):
             r = arrivals(base_url, workload.request, rate, step_s)
             p99 = r.latency_quantile(0.99)
@@ -115,10 +118,12 @@ def sustained_capacity(
             echo(f"sustained rate: {rate:.0f} req/s, try {attempt} -> {verdict} ({figures})")
             time.sleep(1.0)  # let the queue and the connections settle before the next step
             if ok:
+                first_try = attempt == 1
                 break
         if not ok:
             break
-        best = rate
+        if first_try:
+            best = rate
     return best, steps
 
 
