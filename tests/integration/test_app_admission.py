@@ -175,6 +175,11 @@ async def _answer(app: Any, scope: Scope, body: bytes | None = None) -> list[Mes
     return sent
 
 
+def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers of a JSON request whose whole ``body`` arrived with them."""
+    return [(b"host", b"x"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+
+
 async def test_with_every_permit_taken_a_request_is_refused_before_its_body_is_read() -> None:
     backend = FakeBackend(delay_s=0.5)
     async with running_app(backend, cache_enabled=False, max_inflight_requests=1) as (app, client):
@@ -193,12 +198,7 @@ async def test_with_every_permit_taken_a_request_is_refused_before_its_body_is_r
         assert json.loads(sent[1]["body"])["error"]["type"] == "queue_full"
         # A small body already in is drained instead: the refused client keeps its connection.
         body = b'{"tweet": {"id": 2, "text": "arrived with its headers"}}'
-        arrived = [
-            (b"host", b"x"),
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(body)),
-        ]
-        sent = await _answer(app, _http_scope("POST", "/embed", arrived), body=body)
+        sent = await _answer(app, _http_scope("POST", "/embed", _json_headers(body)), body=body)
         assert sent[0]["status"] == 429 and b"connection" not in dict(sent[0]["headers"])
         # A templated model endpoint without a body is refused the same way, and keeps its connection.
         sent = await _answer(app, _http_scope("GET", "/bot-score/alice", [(b"host", b"x")]))
@@ -226,12 +226,7 @@ async def test_a_refusal_with_every_permit_taken_enters_no_middleware() -> None:
         stack, app.middleware_stack = app.middleware_stack, no_middleware
         try:
             body = b'{"tweet": {"id": 1, "text": "refused"}}'
-            headers = [
-                (b"host", b"x"),
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(body)),
-            ]
-            sent = await _answer(app, _http_scope("POST", "/embed", headers), body=body)
+            sent = await _answer(app, _http_scope("POST", "/embed", _json_headers(body)), body=body)
         finally:
             app.middleware_stack = stack
             admission._in_progress = 0
