@@ -18,7 +18,7 @@ from app.engine.backend import HEAD_NAMES, BotExplanation, Embedder
 from app.engine.errors import HeadMissingError
 from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_features import BotUser
-from model.heads.location_head import PlaceGuess
+from model.heads.location_head import PlaceGuess, profile_inputs
 from model.record import Tweet
 
 if TYPE_CHECKING:
@@ -137,14 +137,10 @@ class ModelBackend:
     def predict_location(
         self, batch: EmbeddingBatch, profile_locations: Sequence[str | None], k: int
     ) -> list[list[PlaceGuess]]:
-        n = len(batch)
-        profile = np.zeros((n, self.dim), np.float32)  # (N, dim)
-        profile_present = np.zeros(n, bool)  # (N,)
-        texts = {i: text for i, text in enumerate(profile_locations) if text and text.strip()}
-        rows = list(texts)
-        if rows and "text" in self.embedder.config.components:  # profiles go through the text branch
-            profile[rows] = self.embedder.embed_texts(list(texts.values()))  # (R, dim)
-            profile_present[rows] = True
+        has_text = "text" in self.embedder.config.components  # profiles go through the text branch
+        profile, profile_present = profile_inputs(
+            profile_locations, self.dim, self.embedder.embed_texts if has_text else None
+        )
         location = self.heads.location
         if location is None:
             raise _missing("location")

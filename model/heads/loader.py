@@ -24,6 +24,8 @@ from model.heads.retrieval_index import IMAGE_INDEX, TEXT_INDEX, RetrievalIndex
 
 HEADS_DIR = "heads"
 HEADS_META = "heads.json"
+# Either location head with its metadata (the forest, or the linear head build-heads chose instead).
+LOCATION_FILES: tuple[tuple[str, str], ...] = ((FOREST_FILE, META_FILE), (LINEAR_FILE, META_FILE))
 
 
 @dataclass
@@ -70,7 +72,7 @@ def load_heads(checkpoint: Path | VerifiedCheckpoint) -> Heads:
     method = heads_summary(ckpt_dir).get("hashtag_method", "neighbours")
     if method == "neighbours" and has(NEIGHBOUR_INDEX, NEIGHBOUR_META):
         heads.hashtags = NeighbourHashtagRecommender.load(heads_dir)
-    if has(FOREST_FILE, META_FILE) or has(LINEAR_FILE, META_FILE):
+    if any(has(*names) for names in LOCATION_FILES):
         heads.location = LocationPredictor.load(heads_dir)
     if has("bots.json"):
         heads.bots = load_bot_detector(heads_dir)
@@ -79,6 +81,22 @@ def load_heads(checkpoint: Path | VerifiedCheckpoint) -> Heads:
     if has(f"{TEXT_INDEX}.faiss", f"{TEXT_INDEX}.json"):
         heads.text_index = RetrievalIndex.load(heads_dir, TEXT_INDEX)
     return heads
+
+
+def load_location_head(checkpoint: Path | VerifiedCheckpoint) -> LocationPredictor | None:
+    """The location head load_heads gives the service, alone (None where build-heads wrote none):
+    the same files, refused on the same manifest check, without loading the other heads."""
+    ckpt_dir = checkpoint.path if isinstance(checkpoint, VerifiedCheckpoint) else Path(checkpoint)
+    heads_dir = ckpt_dir / HEADS_DIR
+    present = [names for names in LOCATION_FILES if all((heads_dir / n).is_file() for n in names)]
+    if not present:
+        return None
+    listed = verify_checkpoint(checkpoint).files
+    for name in {n for names in LOCATION_FILES for n in names}:
+        rel = f"{HEADS_DIR}/{name}"
+        if (heads_dir / name).is_file() and rel not in listed:
+            raise CheckpointError(f"head file not in the manifest (refusing to load it): {rel}")
+    return LocationPredictor.load(heads_dir)
 
 
 def heads_summary(ckpt_dir: Path) -> dict[str, object]:

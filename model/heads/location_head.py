@@ -8,7 +8,7 @@ serve it, so the three can never disagree on the layout.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +61,26 @@ def location_features(
     blocks.append(np.asarray(profile, dtype=np.float32).reshape(n, dim) * has_profile[:, None])
     flags.append(has_profile.astype(np.float32)[:, None])
     return np.ascontiguousarray(np.concatenate(blocks + flags, axis=1), dtype=np.float32)
+
+
+def profile_inputs(
+    profile_locations: Sequence[str | None],
+    dim: int,
+    embed_texts: Callable[[list[str]], NDArray[np.floating]] | None,
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """(N, dim) profile block and (N,) its presence, as the service builds them for a request: a
+    non-blank profile location goes through the text branch (``embed_texts``; None where the model has
+    none, and then every profile is absent). The evaluation scores the served head through this too,
+    so the head is judged on the inputs it is served."""
+    n = len(profile_locations)
+    profile = np.zeros((n, dim), np.float32)  # (N, dim)
+    present = np.zeros(n, bool)  # (N,)
+    texts = {i: text for i, text in enumerate(profile_locations) if text and text.strip()}
+    rows = list(texts)
+    if rows and embed_texts is not None:
+        profile[rows] = embed_texts(list(texts.values()))  # (R, dim)
+        present[rows] = True
+    return profile, present
 
 
 class FlatForest:

@@ -48,7 +48,10 @@ def _metrics(loc: float, tags: float, image_r10: float, vsepp_r10: float) -> dic
     curve = {"k": [1, 2, 3, 4, 5], "precision": [0] * 5, "recall": [0] * 5}
     return {
         "joint": {
-            "location": {"chosen_forest": {"accuracy": loc}},
+            "location": {
+                "served_head": {"accuracy": loc, "source": "checkpoint", "kind": "forest"},
+                "chosen_forest": {"accuracy": loc - 1.0},
+            },
             "hashtags": {"hashtags of joint-space neighbours": {**curve, "f1": [tags, 0, 0, 0, 0]}},
             "retrieval": {"image": {"R@10": image_r10}, "text": {"skipped": "no images"}},
         },
@@ -124,6 +127,8 @@ def test_the_served_location_head_is_the_validation_choice_not_the_forest() -> N
     m = _metrics(loc=55.0, tags=0.31, image_r10=30.0, vsepp_r10=25.0)
     m["joint"]["location"]["served_head"] = {
         "accuracy": 66.0,
+        "source": "checkpoint",
+        "kind": "linear",
         "selection": {"kind": "linear", "chosen": "linear C=1"},
     }
     strongest = strongest_baselines(m)
@@ -133,8 +138,22 @@ def test_the_served_location_head_is_the_validation_choice_not_the_forest() -> N
     m["joint"]["location"]["served_head"]["selection"]["validation"] = {"forest": 0.5, "linear C=1": 0.625}
     line = head_choice_line(m, "corpusA", "p") or ""
     assert line == "- corpusA [p]: forest 50.00%, linear C=1 62.50%; served: linear C=1 (test 66.0%)"
-    # Metrics from before the choice existed: the forest is the served head.
-    assert strongest_baselines(_metrics(55.0, 0.31, 30.0, 25.0))["location"]["ours_value"] == 55.0
+    # A head evaluate refitted itself (metrics from before it loaded the served one), or the paper's
+    # forest, never stands in for the served head: the target is not judged, and the report says why.
+    for refitted in ({"accuracy": 70.0, "selection": {"kind": "forest"}}, None):
+        old = _metrics(55.0, 0.31, 30.0, 25.0)
+        if refitted is None:
+            del old["joint"]["location"]["served_head"]
+        else:
+            old["joint"]["location"]["served_head"] = refitted
+        assert "location" not in strongest_baselines(old)
+        assert head_choice_line(old, "corpusA", "p") is None
+    old = _metrics(55.0, 0.31, 30.0, 25.0)
+    old["joint"]["location"]["served_head"] = {"skipped": "no location head"}
+    assert (
+        targets(old, "p")[0]
+        == "- [p] location accuracy: not judged. Served head: not scored: no location head."
+    )
 
 
 def test_budget_line_says_met_or_missed_with_the_cpu_time() -> None:

@@ -164,7 +164,9 @@ def test_evaluation_end_to_end_on_fake_embeddings(tmp_path: Path) -> None:
     report = write_report(metrics, tmp_path / "report", command="tweetembed evaluate ...")
     text = report.read_text()
     assert "## Against the strongest baseline" in text
-    assert "- location (accuracy %): the strongest baseline is" in text
+    # No build-heads on this checkpoint: no served location head, said so, and no row stands in for it.
+    assert "- location: no comparison for the product. Served head: not scored: the checkpoint" in text
+    assert "- location (accuracy %)" not in text
     assert "C = " in text and "neighbours = " in text  # the chosen settings are in the report
     assert "## Verdict" in text and "| Joint model (ours) |" in text and "without_text" in text
     assert "| Joint model (ours): forest over embedding statistics |" in text

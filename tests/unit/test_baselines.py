@@ -14,6 +14,7 @@ from training.baselines.hashtags import (
     TfidfVotingHashtags,
     tune_voting_hashtags,
 )
+from training.baselines.selection import next_c
 from training.metrics import precision_recall_f1_at_k
 
 
@@ -81,7 +82,7 @@ def test_city_tuning_keeps_the_c_with_the_best_validation_accuracy_and_nothing_e
     val_majority = (texts, ["nyc"] * 40, profiles)
     grid = (0.001, 100.0)
     for val, expected in ((val_like_train, 100.0), (val_majority, 0.001)):
-        model, selection = tune_city_classifier(train, val, grid=grid, max_c=100.0)
+        model, selection = tune_city_classifier(train, val, grid=grid, max_c=100.0, min_c=0.001)
         # Brute force: each C fitted on train alone, scored on val by hand.
         by_hand = {}
         for c in grid:
@@ -115,12 +116,39 @@ def test_city_tuning_goes_past_the_grid_while_its_largest_c_is_best() -> None:
         if earlier and scores[str(last)] <= max(scores[str(t)] for t in earlier):
             break  # the newest C did not beat the others: stop
         expected_tried.append(c)
-    model, selection = tune_city_classifier(train, val, grid=(1e-4,), max_c=100.0)
+    model, selection = tune_city_classifier(train, val, grid=(1e-4,), max_c=100.0, min_c=1e-4)
     assert list(selection.validation) == [str(c) for c in expected_tried]
     assert selection.validation == {str(c): scores[str(c)] for c in expected_tried}
     best = max(expected_tried, key=lambda c: (scores[str(c)], -c))
     assert model.c == best
     assert len(expected_tried) > 1  # the data makes the rule go past the one-value grid
+
+
+def test_the_c_grid_widens_towards_whichever_edge_is_best() -> None:
+    assert next_c({0.1: 0.5, 1.0: 0.6}, 1e-4, 100.0) == 10.0  # largest strictly best: up
+    assert next_c({0.1: 0.6, 1.0: 0.5}, 1e-4, 100.0) == 0.01  # smallest strictly best: down
+    assert next_c({0.01: 0.7, 0.1: 0.6, 1.0: 0.5}, 1e-4, 100.0) == 0.001  # a clean decade, not 0.0009999
+    assert next_c({0.1: 0.5, 1.0: 0.6, 10.0: 0.5}, 1e-4, 100.0) is None  # best inside: stop
+    assert next_c({0.1: 0.6, 1.0: 0.6}, 1e-4, 100.0) is None  # a tie at the edge is not "best"
+    assert next_c({1e-4: 0.6, 1e-3: 0.5}, 1e-4, 100.0) is None  # at the lower bound
+    assert next_c({10.0: 0.5, 100.0: 0.6}, 1e-4, 100.0) is None  # at the upper bound
+    assert next_c({1.0: 0.5}, 1e-4, 100.0) == 10.0  # one value is both edges: up first
+    assert next_c({1.0: 0.5, 10.0: 0.4}, 1e-4, 100.0) == 0.1  # then down once up did worse
+
+
+def test_city_tuning_goes_below_the_grid_while_its_smallest_c_is_best() -> None:
+    train = _city_data(120, 0)
+    texts, _, profiles = _city_data(40, 2)
+    val = (texts, ["nyc"] * 40, profiles)  # only a heavily regularised model (the majority) gets these
+    model, selection = tune_city_classifier(train, val, grid=(0.01, 1.0), max_c=100.0, min_c=1e-4)
+    tried = [float(c) for c in selection.validation]
+    assert min(tried) < 0.01  # the rule went below the grid
+    for c in tried:  # each score is that C fitted on train alone, scored on val by hand
+        m = TfidfCityClassifier(c=c).fit(train[0], train[1], train[2])
+        by_hand = float(np.mean([p == t for p, t in zip(m.predict(texts), val[1], strict=True)]))
+        assert selection.validation[str(c)] == round(by_hand, 4)
+    best = max(tried, key=lambda c: (selection.validation[str(c)], -c))
+    assert model.c == selection.chosen == best < 0.01
 
 
 def test_city_classifier_reads_the_profile_location_by_character_n_grams() -> None:

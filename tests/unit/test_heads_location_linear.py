@@ -97,3 +97,17 @@ def test_without_validation_rows_the_forest_is_kept() -> None:
     x, y = _data(100, 0)
     head, choice = choose_location_head(x, y, x[:0], [], ForestParams(n_estimators=5, n_jobs=1))
     assert choice["kind"] == "forest" and hasattr(head, "estimators_")
+
+
+def test_linear_grid_goes_below_its_smallest_c_while_that_is_best() -> None:
+    params = ForestParams(n_estimators=5, max_depth=1, n_jobs=1)
+    train_x, train_y = _data(300, 0)
+    majority = max(set(train_y), key=train_y.count)
+    # Validation tweets of no place's direction, all at the training split's most frequent place: the
+    # closer the head is pulled to the prior (the smaller C), the more of them it gets.
+    val_x, _ = _data(120, 1, informative=False)
+    val_y = [majority] * 120
+    _, choice = choose_location_head(train_x, train_y, val_x, val_y, params, min_c=1e-4)
+    linear = {float(k.split("=")[1]): v for k, v in choice["validation"].items() if k.startswith("linear")}
+    assert set(linear) == {1e-4, 1e-3, 0.01, 0.1, 1.0}  # two decades below the grid, none past the bound
+    assert linear[1e-4] > linear[1e-3] > linear[0.01]  # each step down was taken because it was best

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from training.baselines.selection import Selection
+from training.baselines.selection import Selection, next_c
 
 # Inverse regularisation strengths tried on the validation split (a decade apart, as a first try is).
 C_GRID: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
-# While the best C is the largest tried, the grid goes on a decade at a time up to this: a best value
-# at the grid's edge says the baseline wanted less regularisation than it was offered.
+# While the best C is the largest tried the grid goes on a decade at a time up to C_MAX, and while it
+# is the smallest, down to C_MIN (selection.next_c): a best value at the grid's edge says the baseline
+# wanted less (or more) regularisation than it was offered.
 C_MAX = 1e5
+C_MIN = 1e-4
 
 
 class MajorityClass:
@@ -101,12 +103,15 @@ def tune_city_classifier(
     seed: int = 0,
     *,
     max_c: float = C_MAX,
+    min_c: float = C_MIN,
 ) -> tuple[TfidfCityClassifier, Selection]:
     """Fit one classifier per C on ``train`` (texts, labels, profiles), keep the one with the best
     validation accuracy (the smaller C on a tie), and go on ten times higher while the best is the
-    largest tried (up to ``max_c``). The test split is never an argument."""
-    best: tuple[float, TfidfCityClassifier] | None = None
+    largest tried (up to ``max_c``), ten times lower while it is the smallest (down to ``min_c``).
+    The test split is never an argument."""
+    best: tuple[tuple[float, float], TfidfCityClassifier] | None = None
     scores: dict[str, float] = {}
+    tried: dict[float, float] = {}
     texts, labels, profiles = val
     train_texts, train_labels, train_profiles = train
     todo = sorted(grid)
@@ -116,10 +121,11 @@ def tune_city_classifier(
         predicted = model.predict(texts, profiles)
         accuracy = float(np.mean([p == t for p, t in zip(predicted, labels, strict=True)]))
         scores[str(c)] = round(accuracy, 4)
-        if best is None or accuracy > best[0]:
-            best = (accuracy, model)
-        if not todo and best[1].c == c and c * 10 <= max_c:
-            todo.append(c * 10)
+        tried[c] = accuracy
+        if best is None or (accuracy, -c) > best[0]:
+            best = ((accuracy, -c), model)
+        if not todo and (following := next_c(tried, min_c, max_c)) is not None:
+            todo.append(following)
     if best is None:
         raise ValueError("empty grid")
     return best[1], Selection("C", best[1].c, scores, "validation accuracy")

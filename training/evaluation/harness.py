@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from model.heads.location_head import location_features
 from model.record import Tweet
 from training.evaluation import bots as bot_eval
 from training.evaluation import hashtags as tag_eval
@@ -31,7 +30,7 @@ from training.evaluation.variants import (
 )
 from training.heads.data import Splits, load_splits, read_bot_label_file, recent_tweets_by_user
 from training.heads.embedding import Embedder, embed_all, profile_embeddings
-from training.heads.fit_location import LARGER_FOREST, ForestParams, choose_location_head, city_label
+from training.heads.fit_location import LARGER_FOREST, ForestParams, city_label
 
 JOINT = "Joint model (ours)"
 
@@ -105,10 +104,12 @@ class Evaluation:
         full: bool,
         retrieval_only: bool = False,
         transform: Callable[[Tweet], Tweet | None] | None = None,
+        served: Path | None = None,
     ) -> dict[str, Any]:
         """Every task one embedding model can do (``full`` adds the larger forest, the CNN and the
         behaviour + embedding statistics bot forest);
-        ``transform`` rewrites the test tweets first (hashtags as text)."""
+        ``transform`` rewrites the test tweets first (hashtags as text); ``served``: the checkpoint
+        whose location head (the one the service loads) is scored beside the evaluation's forest."""
         comps = set(embedder.config.components)
         test = self.splits.test
         if transform is not None:
@@ -143,11 +144,13 @@ class Evaluation:
                 ),
             )
             out["hashtags"] = {method: tag_eval.prf_curve(r, truth) for method, r in recs.items()}
-        out["location"] = self._location(name, embedder, full)
+        out["location"] = self._location(name, embedder, full, served)
         out["bots"] = self._bots(name, embedder, full)
         return out
 
-    def _location(self, name: str, embedder: Embedder, full: bool) -> dict[str, Any]:
+    def _location(
+        self, name: str, embedder: Embedder, full: bool, served: Path | None = None
+    ) -> dict[str, Any]:
         if len(self.loc_classes) < 2 or not self.loc_test:
             return {"skipped": "fewer than 2 city-level places shared by the train, val and test splits"}
         train_b = embed_all(embedder, self.loc_train, desc=f"{name} location train")
@@ -160,30 +163,22 @@ class Evaluation:
         )
         labels = [city_label(t) or "" for t in self.loc_train]
         out: dict[str, Any] = {}
-        fitted: list[Any] = []
+        if served is not None:
+            # The head /predict-location answers with, as build-heads wrote it; never refitted here.
+            predicted, info = _timed(
+                self.timings,
+                f"{name}: served location head",
+                lambda: loc_eval.served_head_run(served, embedder, self.loc_test, test_b),
+            )
+            if predicted is not None:
+                info = {**loc_eval.scores(predicted, self.loc_test, self.coords), **info}
+            out["served_head"] = info
         pred, info = _timed(
             self.timings,
             f"{name}: location forest",
-            lambda: loc_eval.forest_run(train_x, labels, test_x, self.options.forest, fitted=fitted),
+            lambda: loc_eval.forest_run(train_x, labels, test_x, self.options.forest),
         )
         out["chosen_forest"] = {**loc_eval.scores(pred, self.loc_test, self.coords), "forest": info}
-        if self.loc_val:
-            # What build-heads serves: the forest or the linear head, whichever wins on validation.
-            val_x = location_features(
-                embed_all(embedder, self.loc_val, desc=f"{name} location val"),
-                *profile_embeddings(embedder, self.loc_val),
-            )
-            val_y = [city_label(t) or "" for t in self.loc_val]
-            head, choice = _timed(
-                self.timings,
-                f"{name}: location head choice",
-                lambda: choose_location_head(
-                    train_x, labels, val_x, val_y, self.options.forest, forest=fitted[0]
-                ),
-            )
-            proba = head.predict_proba(test_x)
-            served = [str(c) for c in np.asarray(head.classes_)[np.argmax(proba, axis=1)]]
-            out["served_head"] = {**loc_eval.scores(served, self.loc_test, self.coords), "selection": choice}
         larger = self.options.larger_forest
         if full and larger is not None:
             pred, info = _timed(
@@ -369,7 +364,7 @@ def run_evaluation(
         "bot_labels": splits.bot_labels_source,
     }
     echo("joint model ...")
-    metrics["joint"] = evaluation.model_tasks("joint", joint, full=True)
+    metrics["joint"] = evaluation.model_tasks("joint", joint, full=True, served=Path(ckpt))
     echo("baselines ...")
     metrics["baselines"] = _cached_baselines(evaluation, Path(data), options, echo)
     metrics["variants"] = {}

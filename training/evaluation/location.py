@@ -1,18 +1,22 @@
 """City prediction (paper, Table 4): accuracy, and accuracy within 161 km where coordinates are known.
 
 Protocol as in the paper: tweets whose place is a city present in the training, validation and
-test splits; the forest is fitted on the training split and scored on the test split.
+test splits; the paper's forest is fitted on the training split and scored on the test split. The
+head the service answers /predict-location with is not refitted here: it is loaded from the
+checkpoint (what build-heads wrote) and scored on the same test tweets, given what the service
+gives it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from model.heads.location_head import location_features
+from model.heads.location_head import LinearLocation, location_features, profile_inputs
 from model.record import Tweet
 from training.heads.fit_location import ForestParams, city_label, fit_forest, single_row_latency_ms
 from training.metrics import accuracy_within_km
@@ -63,10 +67,8 @@ def forest_run(
     test_x: np.ndarray,
     params: ForestParams,
     model_dir: Any = None,
-    fitted: list[Any] | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
-    """Fit, predict, and measure what the forest costs: fit time, one-row latency, compressed size.
-    The fitted forest is appended to ``fitted`` when given (the head choice reuses it)."""
+    """Fit, predict, and measure what the forest costs: fit time, one-row latency, compressed size."""
     import io
 
     import joblib
@@ -74,8 +76,6 @@ def forest_run(
     start = time.perf_counter()
     forest = fit_forest(train_x, train_y, params)
     fit_s = time.perf_counter() - start
-    if fitted is not None:
-        fitted.append(forest)
     forest.n_jobs = params.n_jobs
     predicted = [str(p) for p in forest.predict(test_x)]
     buffer = io.BytesIO()
@@ -89,6 +89,45 @@ def forest_run(
         "min_samples_leaf": params.min_samples_leaf,
     }
     return predicted, info
+
+
+NO_SERVED_HEAD = (
+    "the checkpoint has no location head (`tweetembed build-heads` not run on it): the head the "
+    "service would answer /predict-location with was not scored"
+)
+
+
+def served_head_run(
+    ckpt: Path, embedder: Any, tweets: Sequence[Tweet], batch: Any
+) -> tuple[list[str] | None, dict[str, Any]]:
+    """The checkpoint's own location head (model.heads.loader, as the service loads it) on ``tweets``
+    already embedded as ``batch``, their profile locations through ``profile_inputs`` as the service
+    does; top-1 of ``predict`` (the service's call). Returns the predictions (None where the checkpoint
+    has no location head) and what build-heads recorded about its choice."""
+    from model.heads.loader import heads_summary, load_location_head
+
+    head = load_location_head(ckpt)
+    if head is None:
+        return None, {"skipped": NO_SERVED_HEAD}
+    embed_texts = embedder.embed_texts if "text" in embedder.config.components else None
+    dim = int(embedder.config.dim)
+    profile, present = profile_inputs([t.user_location for t in tweets], dim, embed_texts)
+    guesses = head.predict(batch, profile, present, k=1)
+    built = heads_summary(ckpt).get("heads", {})
+    recorded = dict(built.get("location", {})) if isinstance(built, dict) else {}
+    kind = "linear" if isinstance(head.flat, LinearLocation) else "forest"
+    if recorded.get("kind") != kind or recorded.get("classes") != len(head.classes):
+        # heads.json describes another head than the one on disk: its choice is not this head's.
+        recorded = {"selection": {"kind": kind, "metric": "not recorded: heads.json describes another head"}}
+    info: dict[str, Any] = {
+        "source": "checkpoint",  # loaded from CKPT/heads, not refitted by the evaluation
+        "kind": kind,
+        "classes": len(head.classes),
+        "fit_rows": recorded.get("rows"),
+        "val_rows": recorded.get("val_rows"),
+        "selection": recorded.get("selection") or {"kind": kind, "metric": "not recorded in heads.json"},
+    }
+    return [g[0].place_id for g in guesses], info
 
 
 def joint_features(

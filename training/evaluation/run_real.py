@@ -184,7 +184,7 @@ def corpus_pipeline(
         f"{corpus.name}/{preset}: build-heads",
         base / "heads.stamp",
         [ckpt / HEADS_DIR],
-        ckpt_id,
+        ckpt_id + _code_digest("heads", "baselines"),
     )
     evaluate = [
         "evaluate",
@@ -213,7 +213,9 @@ def corpus_pipeline(
         f"{corpus.name}/{preset}: evaluate",
         base / "evaluate.stamp",
         [report / "metrics.json"],
-        ckpt_id + _evaluation_code_digest(),
+        # The manifest lists the heads' hashes: evaluate scores the served location head, so new
+        # heads rerun it.
+        ckpt_id + ck.manifest_digest(ckpt) + _evaluation_code_digest(),
     )
     return {
         "corpus": corpus.name,
@@ -229,6 +231,17 @@ def corpus_pipeline(
         "metrics": str(report / "metrics.json"),
         "report": str(report / "report.md"),
     }
+
+
+def _code_digest(*packages: str) -> str:
+    """The content of training/PACKAGE/*.py for each package: changed head-fitting code refits the
+    heads (their location head choice uses the baselines' grid rule)."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for package in packages:
+        for path in sorted((root / package).glob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _evaluation_code_digest() -> str:

@@ -60,9 +60,11 @@ def fit_forest(features: NDArray[np.floating], labels: list[str], params: Forest
 
 
 # Inverse regularisation strengths of the linear head, chosen on the validation split (as the TF-IDF
-# baseline's are), going on a decade at a time while the largest is best.
+# baseline's are), going on a decade at a time while the largest is best (up to LINEAR_C_MAX) or the
+# smallest is (down to LINEAR_C_MIN).
 LINEAR_C_GRID: tuple[float, ...] = (0.01, 0.1, 1.0)
 LINEAR_C_MAX = 100.0
+LINEAR_C_MIN = 1e-4
 
 
 class LinearFitter:
@@ -120,11 +122,15 @@ def choose_location_head(
     grid: tuple[float, ...] = LINEAR_C_GRID,
     max_c: float = LINEAR_C_MAX,
     forest: Any = None,
+    min_c: float = LINEAR_C_MIN,
 ) -> tuple[Any, dict[str, Any]]:
-    """The forest and the linear head (C on validation) fitted on ``train``; the one with the better
-    validation accuracy is returned (the forest on a tie, it is the paper's), with what was compared.
-    Without validation rows the forest is kept, as before. ``forest``: one already fitted on the same
-    rows with ``params`` (not fitted again)."""
+    """The forest and the linear head (C on validation, the grid widened up or down while its edge
+    value is best: selection.next_c) fitted on ``train``; the one with the better validation accuracy
+    is returned (the forest on a tie, it is the paper's; between linear heads, the smaller C), with
+    what was compared. Without validation rows the forest is kept, as before. ``forest``: one already
+    fitted on the same rows with ``params`` (not fitted again)."""
+    from training.baselines.selection import next_c
+
     t0 = time.perf_counter()
     forest = fit_forest(train_x, train_y, params) if forest is None else forest
     info: dict[str, Any] = {"forest_fit_s": round(time.perf_counter() - t0, 1)}
@@ -132,22 +138,22 @@ def choose_location_head(
         return forest, {**info, "kind": "forest", "metric": "no validation tweets"}
     forest_accuracy = _accuracy(forest, val_x, val_y)
     scores = {"forest": round(forest_accuracy, 4)}
-    best: tuple[float, Any, str] = (forest_accuracy, forest, "forest")
+    # (accuracy, the forest first on a tie, then the smaller C), head, name
+    best: tuple[tuple[float, int, float], Any, str] = ((forest_accuracy, 1, 0.0), forest, "forest")
     todo = sorted(grid)
     t0 = time.perf_counter()
-    best_linear = -1.0
+    linear_scores: dict[float, float] = {}
     fitter = LinearFitter(train_x, train_y, seed=params.random_state)
     while todo:
         c = todo.pop(0)
         linear = fitter.fit(c)
         accuracy = _accuracy(linear, val_x, val_y)
         scores[f"linear C={c:g}"] = round(accuracy, 4)
-        improved = accuracy > best_linear
-        best_linear = max(best_linear, accuracy)
-        if accuracy > best[0]:
-            best = (accuracy, linear, f"linear C={c:g}")
-        if not todo and improved and c * 10 <= max_c:
-            todo.append(c * 10)
+        linear_scores[c] = accuracy
+        if (accuracy, 0, -c) > best[0]:
+            best = ((accuracy, 0, -c), linear, f"linear C={c:g}")
+        if not todo and (following := next_c(linear_scores, min_c, max_c)) is not None:
+            todo.append(following)
     info["linear_fit_s"] = round(time.perf_counter() - t0, 1)
     kind = "forest" if best[2] == "forest" else "linear"
     return best[1], {
