@@ -24,11 +24,14 @@ def test_selected_rows_and_tfidf_baseline(tmp_path: Path) -> None:
     folds = bot_eval.folds(y, None, 3)
     data = _training_set(tweets, users, labels, FakeEmbedder(), 100)
     names = candidate_names(with_cnn=False)
-    rows, probs = bot_eval.selected_rows(data, folds, names)
+    # 3 inner folds repeated twice: the repeated CV without build-heads' 15 fits per candidate.
+    rows, probs = bot_eval.selected_rows(data, folds, names, inner_folds=3, inner_repeats=2)
     assert set(rows) == {*names, bot_eval.SERVED}
     served = rows[bot_eval.SERVED]
     assert len(served["chosen"]) == 3 and set(served["chosen"]) <= set(names)
     assert all(0 <= r["F1"] <= 1 and 0 <= r["AUC"] <= 1 for r in rows.values())
+    assert all(len(r["per_fold"]) == 3 for r in rows.values())
+    assert all(w["inner"][w["chosen"]]["log_loss_se"] >= 0 for w in served["why"])
     assert np.isfinite(probs).all() and ((probs >= 0) & (probs <= 1)).all()
     # Topic words say the class outright here: text alone separates it.
     assert rows["HGB content"]["AUC"] > 0.9

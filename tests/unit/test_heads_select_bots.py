@@ -1,6 +1,7 @@
-"""The selection recipe of the served bot detector: the candidate with the lowest log-loss of its
-calibrated out-of-fold probabilities wins, the behaviour baseline's forest and a stack of the best
-model of each group are candidates, and a stacked detector survives save -> load with the same scores."""
+"""The selection recipe of the served bot detector: the one-standard-error rule on the mean log-loss
+of the calibrated out-of-fold probabilities picks the winner, the behaviour baseline's forest and a
+stack of the best model of each group are candidates, and a stacked detector survives save -> load
+with the same scores."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from training.heads.select_bots import (
     BotTrainingSet,
     candidate_names,
     log_loss_of,
+    one_se_choice,
     select_detector,
 )
 
@@ -51,21 +53,19 @@ def test_a_feature_missing_for_every_user_is_left_out(data: BotTrainingSet) -> N
 
 
 @pytest.mark.slow
-def test_chosen_by_lowest_calibrated_log_loss_with_forest_and_stack(
-    data: BotTrainingSet, tmp_path: Path
-) -> None:
+def test_chosen_by_the_one_se_rule_with_forest_and_stack(data: BotTrainingSet, tmp_path: Path) -> None:
     names = candidate_names(with_cnn=False)
     assert "RF behaviour" in names and names[-1] == STACK_NAME
     detector, fitted = select_detector(data, names=names, k=3, fit_all=True)
     table = detector.cv["candidates"]
     assert set(table) == set(names) and set(fitted) == set(names)
-    assert detector.chosen.name == min(names, key=lambda n: (table[n]["log_loss"], names.index(n)))
-    assert detector.cv["criterion"].startswith("log-loss")
+    assert detector.chosen.name == one_se_choice(table, names)
+    assert detector.cv["criterion"].startswith("mean log-loss")
     # The stack's members are the sub-score models: the best single-group candidate of each group.
     members = detector.cv["stack_members"]
     assert [detector.group_models[g].name for g in ("behaviour", "content", "embedding")] == members
     for g, m in zip(("behaviour", "content", "embedding"), members, strict=True):
-        alone = [n for n in names if n.endswith(" " + g)]
+        alone = [n for n in names if n != STACK_NAME and fitted[n].groups == (g,)]
         assert m in alone and table[m]["log_loss"] == min(table[n]["log_loss"] for n in alone)
 
     # A stack served as the chosen detector: its score is the stacker over its members' raw logits,

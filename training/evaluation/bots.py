@@ -73,7 +73,31 @@ def evaluate_scorers(
             thresholds.append(round(float(threshold), 4))
         f1 = float(f1_score(labels[scored], flagged[scored].astype(int), zero_division=0))
         _, auc = binary_f1_auc(labels[scored], scores[scored])
-        out[name] = {"F1": round(f1, 4), "AUC": round(auc, 4), "thresholds": thresholds}
+        out[name] = {
+            "F1": round(f1, 4),
+            "AUC": round(auc, 4),
+            "thresholds": thresholds,
+            "per_fold": per_fold(labels, scores, flagged, splits),
+        }
+    return out
+
+
+def per_fold(
+    labels: NDArray[np.int64],
+    scores: NDArray[np.float64],
+    flagged: NDArray[np.bool_],
+    splits: list[tuple[NDArray[np.int64], NDArray[np.int64]]],
+) -> list[dict[str, float]]:
+    """F1 and ROC AUC on each test fold alone: how far apart the folds are says how much one pooled
+    figure can be trusted."""
+    from sklearn.metrics import f1_score
+
+    out = []
+    for _, test_idx in splits:
+        y = labels[test_idx]
+        f1 = float(f1_score(y, flagged[test_idx].astype(int), zero_division=0))
+        _, auc = binary_f1_auc(y, scores[test_idx])
+        out.append({"F1": round(f1, 4), "AUC": round(auc, 4)})
     return out
 
 
@@ -252,6 +276,7 @@ def selected_rows(
     names: Sequence[str],
     progress: Callable[[str], None] = lambda _: None,
     inner_folds: int = 5,
+    inner_repeats: int | None = None,
 ) -> tuple[dict[str, dict[str, Any]], NDArray[np.float64]]:
     """Per candidate of training/heads/select_bots.py, and for the served detector (the candidate the
     inner CV chose on each outer fold's training users): F1 at the threshold chosen on the training
@@ -260,7 +285,7 @@ def selected_rows(
     diagram; users outside every test fold keep NaN)."""
     from sklearn.metrics import f1_score
 
-    from training.heads.select_bots import select_detector
+    from training.heads.select_bots import REPEATS, select_detector
 
     labels = data.labels
     n = len(labels)
@@ -271,7 +296,15 @@ def selected_rows(
     why: list[dict[str, Any]] = []
     for i, (train_idx, test_idx) in enumerate(splits):
         progress(f"fold {i + 1}/{len(splits)}: selecting among {len(names)} candidates")
-        detector, fitted = select_detector(data, train_idx, names, k=inner_folds, fit_all=True)
+        detector, fitted = select_detector(
+            data,
+            train_idx,
+            names,
+            k=inner_folds,
+            fit_all=True,
+            repeats=REPEATS if inner_repeats is None else inner_repeats,
+            progress=True,
+        )
         table = detector.cv["candidates"]
         test_users = [data.users[j].recent(data.n_recent) for j in test_idx]
         feats = detector.features(test_users, [data.posters] if data.posters is not None else None)
@@ -287,6 +320,7 @@ def selected_rows(
             {
                 "chosen": served,
                 "criterion": detector.cv["criterion"],
+                "lowest_log_loss": detector.cv["lowest_log_loss"],
                 "inner": {n: table[n] for n in ranked},
                 "stack_members": detector.cv["stack_members"],
             }
@@ -308,7 +342,12 @@ def selected_rows(
     for name in probs:
         f1 = float(f1_score(labels[scored], flags[name][scored].astype(int), zero_division=0))
         _, auc = binary_f1_auc(labels[scored], probs[name][scored])
-        out[name] = {"F1": round(f1, 4), "AUC": round(auc, 4), "thresholds": thresholds[name]}
+        out[name] = {
+            "F1": round(f1, 4),
+            "AUC": round(auc, 4),
+            "thresholds": thresholds[name],
+            "per_fold": per_fold(labels, probs[name], flags[name], splits),
+        }
     out[SERVED]["chosen"] = chosen
     out[SERVED]["why"] = why
     return out, probs[SERVED]

@@ -45,6 +45,11 @@ def _training_set(
 CONDITIONS = ("as given", "fields dropped")
 
 
+def _folds_said(row: dict[str, Any]) -> str:
+    folds = row.get("per_fold", [])
+    return "".join(f"; fold {i + 1} F1 {f['F1']} AUC {f['AUC']}" for i, f in enumerate(folds))
+
+
 def run(
     command: str,
     ckpt: Path,
@@ -55,6 +60,8 @@ def run(
     cnn: bool,
     conditions: tuple[str, ...],
     inner_folds: int = 5,
+    inner_repeats: int = 3,
+    seed: int = 0,
 ) -> dict[str, Any]:
     from model.embedder import TweetEmbedder
     from training.evaluation import bots as bot_eval
@@ -68,7 +75,7 @@ def run(
     have = {t.user_id for t in tweets}
     users = sorted(u for u in labels if u in have)
     y = np.array([labels[u] for u in users], dtype=np.int64)
-    folds = bot_eval.folds(y, None, folds_k)
+    folds = bot_eval.folds(y, None, folds_k, seed)
     embedder = TweetEmbedder.load(ckpt, device="cpu")
     names = candidate_names(with_cnn=cnn)
     metrics: dict[str, Any] = {
@@ -76,8 +83,9 @@ def run(
         "data": splits.description,
         "users": len(users),
         "bots": int(y.sum()),
-        "protocol": f"stratified {len(folds)}-fold CV over the labelled users (the selection inside each "
-        f"fold: {inner_folds}-fold CV on that fold's training users)",
+        "protocol": f"stratified {len(folds)}-fold CV over the labelled users (shuffled with seed {seed}; "
+        "the selection inside each "
+        f"fold: {inner_folds}-fold CV repeated {inner_repeats} times on that fold's training users)",
         "n_recent": n_recent,
     }
     for condition, transform in (("as given", None), ("fields dropped", bot_eval.drop_fields)):
@@ -94,7 +102,7 @@ def run(
         }
         rows = bot_eval.evaluate_scorers(scorers, y, folds)
         for name, row in rows.items():
-            print(f"[{condition}] {name}: F1 {row['F1']} AUC {row['AUC']}", flush=True)
+            print(f"[{condition}] {name}: F1 {row['F1']} AUC {row['AUC']}{_folds_said(row)}", flush=True)
         data_set = _training_set(ts, users, labels, embedder, n_recent)
         selected, probs = bot_eval.selected_rows(
             data_set,
@@ -102,8 +110,12 @@ def run(
             names,
             lambda m, c=condition: print(f"[{c}] {m}", flush=True),  # type: ignore[misc]  # default binds c
             inner_folds,
+            inner_repeats,
         )
         rows.update(selected)
+        for name in (bot_eval.BEHAVIOUR_FOREST, bot_eval.SERVED):
+            row = rows[name]
+            print(f"[{condition}] {name}: F1 {row['F1']} AUC {row['AUC']}{_folds_said(row)}", flush=True)
         metrics[condition] = {
             "rows": rows,
             "seconds": round(time.perf_counter() - t0, 1),
@@ -129,7 +141,7 @@ def run(
 
 
 def render(metrics: dict[str, Any], command: str) -> str:
-    from training.evaluation.bots import SERVED
+    from training.evaluation.bots import BEHAVIOUR_FOREST, SERVED
 
     md = [
         "# Bot detection: the served detector against the baselines",
@@ -140,8 +152,10 @@ def render(metrics: dict[str, Any], command: str) -> str:
         "0.5 for the behaviour + TF-IDF forest, out-of-bag for the behaviour forest, and for TF-IDF + LR "
         "and every candidate the F1-maximising one on the fold's training users' out-of-fold scores "
         "(the candidates' calibrated with a sigmoid on those). F1 at the fold's threshold, ROC AUC over "
-        "the pooled test folds. The served detector is the candidate with the lowest log-loss of its "
-        "calibrated inner out-of-fold probabilities (training/heads/select_bots.py).",
+        "the pooled test folds. The served detector is chosen by the one-standard-error rule on the mean "
+        "log-loss of the calibrated inner out-of-fold probabilities: the candidate reading the fewest "
+        "feature groups among those within one standard error of the lowest mean "
+        "(training/heads/select_bots.py).",
         "",
     ]
     for condition in CONDITIONS:
@@ -163,16 +177,34 @@ def render(metrics: dict[str, Any], command: str) -> str:
             label = f"**{name}**" if name == SERVED else name
             md.append(f"| {label} | {row['F1']} | {row['AUC']} | {cell} |")
         served = part["rows"][SERVED]
+        if "per_fold" in served:
+            md += [
+                "",
+                "| per test fold | "
+                + " | ".join(f"fold {i + 1} F1 / AUC" for i in range(len(served["per_fold"])))
+                + " |",
+                "|---|" + "---|" * len(served["per_fold"]),
+            ]
+            for name in (BEHAVIOUR_FOREST, SERVED):
+                if name in part["rows"] and "per_fold" in part["rows"][name]:
+                    cells = [f"{f['F1']} / {f['AUC']}" for f in part["rows"][name]["per_fold"]]
+                    md.append(f"| {name} | " + " | ".join(cells) + " |")
         md += ["", f"Chosen on each fold: {', '.join(served.get('chosen', []))}. ({part['seconds']} s)", ""]
         for i, why in enumerate(served.get("why", [])):
-            inner = list(why["inner"].items())
-            first, second = inner[0], inner[1] if len(inner) > 1 else None
-            line = (
-                f"- fold {i + 1}: {first[0]} (inner log-loss {first[1]['log_loss']}, F1 {first[1]['F1']}, "
-                f"AUC {first[1]['AUC']})"
-            )
-            if second is not None:
-                line += f"; next {second[0]} ({second[1]['log_loss']}, {second[1]['F1']}, {second[1]['AUC']})"
+            inner = why["inner"]
+
+            def said(name: str, row: dict[str, Any]) -> str:
+                se = f" ± {row['log_loss_se']}" if "log_loss_se" in row else ""
+                return f"{name} (inner log-loss {row['log_loss']}{se}, F1 {row['F1']}, AUC {row['AUC']})"
+
+            line = f"- fold {i + 1}: {said(why['chosen'], inner[why['chosen']])}"
+            lowest = why.get("lowest_log_loss", next(iter(inner)))
+            if lowest != why["chosen"]:
+                line += f"; lowest mean {said(lowest, inner[lowest])}"
+            else:
+                others = [n for n in inner if n != lowest]
+                if others:
+                    line += f"; next {said(others[0], inner[others[0]])}"
             md.append(line + f"; stack members {', '.join(why['stack_members'])}")
         if served.get("why"):
             md.append("")
@@ -192,6 +224,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--inner-folds", type=int, default=5, help="CV folds of the selection inside each fold"
     )
+    parser.add_argument(
+        "--inner-repeats", type=int, default=3, help="shufflings of that CV (the selection's repeats)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="shuffling of the outer folds: another seed, other folds"
+    )
     parser.add_argument("--no-cnn", action="store_true")
     parser.add_argument("--condition", choices=CONDITIONS, help="run one condition only (default: both)")
     parser.add_argument("--render", nargs="+", type=Path, help="only write bots.md from these metrics files")
@@ -203,7 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.render:
         command += " --render " + " ".join(str(p) for p in args.render)
     else:
-        command += f" --folds {args.folds} --inner-folds {args.inner_folds}"
+        command += (
+            f" --folds {args.folds} --inner-folds {args.inner_folds} --inner-repeats {args.inner_repeats}"
+        )
+        command += f" --seed {args.seed}" if args.seed else ""
         command += f' --condition "{args.condition}"' if args.condition else ""
     if args.render:
         metrics: dict[str, Any] = {}
@@ -222,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
         not args.no_cnn,
         conditions,
         args.inner_folds,
+        args.inner_repeats,
+        args.seed,
     )
     (args.out / "bots.md").write_text(render(metrics, command), encoding="utf-8")
     print(render(metrics, command))

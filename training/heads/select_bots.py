@@ -3,15 +3,22 @@
 Candidates: the paper's kNN (k=1, k=10) and Kim CNN over the newest PAPER_RECENT tweet averages;
 HistGradientBoosting over every non-empty combination of the feature groups (behaviour, content,
 embedding; model/heads/bot_features.py) of the newest ``n_recent`` tweets; a balanced random forest
-over behaviour (the behaviour baseline's own model); and a stack: a logistic regression over the
-logits of the best single-group model of each group. Each gets out-of-fold scores by stratified k-fold
-over the given users (the content features refitted inside every fold; the stack's own scores by a
-second cross-validation over the members' out-of-fold scores, on the same folds); a sigmoid
-calibration and the F1-maximising threshold are fitted on those out-of-fold scores. The candidate
-with the lowest log-loss of its calibrated out-of-fold probabilities is chosen: a proper score that
-rewards ranking and calibration together and is less noisy on a few dozen bots than F1 at one
-threshold, or ROC AUC near 1. It is refitted on all the given users, together with the best model of
-each feature group for the sub-scores.
+over behaviour, once over all the behaviour features and once exactly as the behaviour baseline
+(training/baselines/bots.py: its features, its forest), so that the selection can always fall back
+on the baseline itself; and a stack: a logistic regression over the logits of the best single-group
+model of each group. Each gets out-of-fold scores by stratified k-fold over the given users, repeated
+with ``repeats`` shufflings (the content features refitted inside every fold; the stack's own scores
+by a second cross-validation over the members' out-of-fold scores, on the same folds). A sigmoid
+calibration is fitted on each repetition's out-of-fold scores, and each fold's log-loss of the
+calibrated probabilities is one measurement: the criterion is their mean, with its standard error.
+Log-loss is a proper score that rewards ranking and calibration together and is less noisy on a few
+dozen bots than F1 at one threshold, or ROC AUC near 1; but on a few dozen bots per fold the means of
+the better candidates still differ by less than their noise, so the choice follows the one-standard-
+error rule: among the candidates whose mean is within one standard error of the lowest, the simplest
+(fewest feature groups read; a stack counts as one more than all of them), then the lowest mean. The
+chosen one is refitted on all the given users, together with the best model of each feature group for
+the sub-scores; its calibration and its F1-maximising threshold come from the out-of-fold scores of
+every repetition pooled.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from model.heads.bot_features import (
+    BEHAVIOUR_NAMES,
     GROUPS,
     BotUser,
     ContentFeatures,
@@ -35,13 +43,28 @@ from model.heads.bot_features import (
 )
 from model.heads.bot_selected import PAPER_RECENT, FittedCandidate, SelectedBotDetector, SigmoidCalibrator
 from model.record import Tweet
+from training.baselines.bots import FEATURE_NAMES as BASELINE_FEATURES
 from training.heads.fit_bots import f1_maximising_threshold, fit_cnn, fit_knn
 
 KNN_NAMES = {"kNN k=1 (paper)": 1, "kNN k=10": 10}
 CNN_NAME = "Kim CNN (paper)"
-FOREST_NAMES = {"RF behaviour": ("behaviour",)}
+BASELINE_FOREST = "RF behaviour (baseline features)"
+FOREST_NAMES = {"RF behaviour": ("behaviour",), BASELINE_FOREST: ("behaviour",)}
 STACK_NAME = "Stack of the best model of each group"
-CRITERION = "log-loss of the calibrated out-of-fold probabilities"
+CRITERION = (
+    "mean log-loss of the calibrated out-of-fold probabilities over the folds of every repetition; "
+    "the simplest candidate within one standard error of the lowest"
+)
+REPEATS = 3
+"""Shufflings of the inner k-fold: each adds k measurements of every candidate's log-loss."""
+
+
+def _baseline_columns() -> list[int]:
+    """Columns of the behaviour group that are the behaviour baseline's features. The baseline's
+    tweets per day divides a user's tweets by the days of the whole corpus, the same for every user:
+    to a forest that is the count of tweets itself."""
+    renamed = {"tweets_per_day": "tweets"}
+    return [BEHAVIOUR_NAMES.index(renamed.get(f, f)) for f in BASELINE_FEATURES]
 
 
 def group_candidates(groups: Sequence[str] = GROUPS) -> dict[str, tuple[str, ...]]:
@@ -110,6 +133,13 @@ def fit_candidate(
         classifier = RandomForestClassifier(
             n_estimators=300, class_weight="balanced_subsample", n_jobs=1, random_state=seed
         )
+        if name == BASELINE_FOREST:
+            from sklearn.compose import ColumnTransformer
+            from sklearn.pipeline import make_pipeline
+
+            # Chosen inside the model, so that the served detector reads the behaviour group as is.
+            columns = ColumnTransformer([("baseline", "passthrough", _baseline_columns())])
+            return FittedCandidate(name, groups, make_pipeline(columns, classifier).fit(x, y))
     else:
         classifier = HistGradientBoostingClassifier(
             max_iter=150,
@@ -155,6 +185,33 @@ def _features(
     ]
 
 
+Folds = list[tuple[NDArray[np.int64], NDArray[np.int64]]]
+"""(train, validation) positions into the users being selected on, one pair per fold."""
+
+
+@dataclass
+class OutOfFold:
+    """Every repetition's folds and, per candidate, its raw out-of-fold scores of the users."""
+
+    folds: list[Folds]  # (R,) repetitions of k folds
+    raw: list[dict[str, NDArray[np.float64]]]  # (R,) name -> (U,) raw scores
+
+
+def inner_splits(y: NDArray[np.int64], k: int, repeats: int, seed: int) -> tuple[int, list[Folds]]:
+    """(folds per repetition, the folds of each repetition): stratified k-fold (at most as many folds
+    as the smaller class has users) shuffled ``repeats`` times, repetition r with seed ``seed + r``."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splits = min(k, int(np.bincount(y, minlength=2).min()))
+    if splits < 2:
+        raise ValueError("bot detector selection needs at least 2 users of each class")
+    out = []
+    for r in range(max(1, repeats)):
+        kfold = StratifiedKFold(splits, shuffle=True, random_state=seed + r)
+        out.append([(a.astype(np.int64), b.astype(np.int64)) for a, b in kfold.split(np.zeros(len(y)), y)])
+    return splits, out
+
+
 def out_of_fold(
     data: BotTrainingSet,
     idx: NDArray[np.int64],
@@ -162,40 +219,41 @@ def out_of_fold(
     k: int = 5,
     seed: int = 0,
     timing: dict[str, float] | None = None,
-) -> dict[str, NDArray[np.float64]]:
-    """name -> (len(idx),) raw out-of-fold scores of the users ``idx``, by stratified k-fold;
-    ``timing`` gets each candidate's fitting and scoring seconds over the folds."""
-    from sklearn.model_selection import StratifiedKFold
+    repeats: int = REPEATS,
+    progress: bool = False,
+) -> OutOfFold:
+    """Raw out-of-fold scores of the users ``idx`` by repeated stratified k-fold (inner_splits);
+    ``timing`` gets each candidate's fitting and scoring seconds over all the folds."""
+    from tqdm import tqdm
 
     y = data.labels[idx]
-    splits = min(k, int(np.bincount(y, minlength=2).min()))
-    if splits < 2:
-        raise ValueError("bot detector selection needs at least 2 users of each class")
+    _, repetitions = inner_splits(y, k, repeats, seed)
     base = [n for n in names if n != STACK_NAME]
-    out = {n: np.zeros(len(idx)) for n in base}
     seconds = dict.fromkeys(names, 0.0)
     needs_content = any("content" in _groups_of(n) for n in base)
-    folds = list(StratifiedKFold(splits, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
-    for tr, va in folds:
+    raws: list[dict[str, NDArray[np.float64]]] = [{n: np.zeros(len(idx)) for n in base} for _ in repetitions]
+    jobs = [(r, tr, va) for r, folds in enumerate(repetitions) for tr, va in folds]
+    for r, tr, va in tqdm(jobs, desc="bot selection CV", unit="fold", leave=False, disable=not progress):
         _, (f_tr, f_va) = _features(data, idx[tr], [idx[tr], idx[va]], needs_content)
         users_tr = [data.users[i].recent(data.n_recent) for i in idx[tr]]
         users_va = [data.users[i].recent(data.n_recent) for i in idx[va]]
         for n in base:
             started = time.perf_counter()
             cand = fit_candidate(n, users_tr, y[tr], f_tr, data.dim, seed)
-            out[n][va] = cand.raw(users_va, f_va)
+            raws[r][n][va] = cand.raw(users_va, f_va)
             seconds[n] += time.perf_counter() - started
     if timing is not None:
         timing.update(seconds)
     if STACK_NAME in names:
-        members = stack_members(out, y, names)
-        z = _stack_inputs(out, members)
-        stacked = np.zeros(len(idx))
-        # The same folds: a member's out-of-fold score of a user never saw that user.
-        for tr, va in folds:
-            stacked[va] = fit_stacker(z[tr], y[tr]).predict_proba(z[va])[:, 1]
-        out[STACK_NAME] = stacked
-    return out
+        members = stack_members(raws, repetitions, y, names)
+        for folds, raw in zip(repetitions, raws, strict=True):
+            z = _stack_inputs(raw, members)
+            stacked = np.zeros(len(idx))
+            # The same folds: a member's out-of-fold score of a user never saw that user.
+            for tr, va in folds:
+                stacked[va] = fit_stacker(z[tr], y[tr]).predict_proba(z[va])[:, 1]
+            raw[STACK_NAME] = stacked
+    return OutOfFold(repetitions, raws)
 
 
 def _stack_inputs(raw: Mapping[str, NDArray[np.float64]], members: Sequence[str]) -> NDArray[np.float64]:
@@ -214,14 +272,57 @@ def log_loss_of(y: NDArray[np.int64], p: NDArray[np.float64]) -> float:
     return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
 
 
+def fold_log_losses(
+    raws: Sequence[Mapping[str, NDArray[np.float64]]],
+    folds: Sequence[Folds],
+    y: NDArray[np.int64],
+    name: str,
+) -> NDArray[np.float64]:
+    """(R * k,) the log-loss of ``name``'s calibrated probabilities on each validation fold of each
+    repetition, the calibration fitted on that repetition's out-of-fold scores."""
+    out = []
+    for raw, reps in zip(raws, folds, strict=True):
+        p = fit_sigmoid(raw[name], y).predict(raw[name])
+        out += [log_loss_of(y[va], p[va]) for _, va in reps]
+    return np.asarray(out, dtype=np.float64)
+
+
+def mean_and_se(losses: NDArray[np.float64]) -> tuple[float, float]:
+    """Mean and its standard error (0 for a single measurement)."""
+    se = float(np.std(losses, ddof=1) / np.sqrt(len(losses))) if len(losses) > 1 else 0.0
+    return float(np.mean(losses)), se
+
+
+def complexity(name: str) -> int:
+    """Feature groups a candidate reads (the paper's detectors read the tweet averages only); a stack
+    reads every group and adds a model over its members."""
+    if name == STACK_NAME:
+        return len(GROUPS) + 1
+    return max(1, len(_groups_of(name)))
+
+
+def one_se_choice(table: Mapping[str, Mapping[str, float]], names: Sequence[str]) -> str:
+    """The one-standard-error rule: among the candidates whose mean log-loss is at most the lowest
+    mean plus the standard error of that lowest one, the one of least complexity, then the lowest
+    mean, then the earlier name."""
+    best = min(names, key=lambda n: (table[n]["log_loss"], names.index(n)))
+    bound = table[best]["log_loss"] + table[best]["log_loss_se"]
+    near = [n for n in names if table[n]["log_loss"] <= bound]
+    return min(near, key=lambda n: (complexity(n), table[n]["log_loss"], names.index(n)))
+
+
 def stack_members(
-    raw: Mapping[str, NDArray[np.float64]], y: NDArray[np.int64], names: Sequence[str]
+    raws: Sequence[Mapping[str, NDArray[np.float64]]],
+    folds: Sequence[Folds],
+    y: NDArray[np.int64],
+    names: Sequence[str],
 ) -> list[str]:
     """The stack's members (and the sub-score models): per feature group, the single-group candidate
-    with the lowest log-loss of its calibrated out-of-fold probabilities; ties to the earlier name."""
+    with the lowest mean log-loss over the folds of every repetition (fold_log_losses), the criterion
+    of the selection itself; ties to the earlier name."""
     members = []
     for options in _single_group(names).values():
-        losses = [log_loss_of(y, fit_sigmoid(raw[n], y).predict(raw[n])) for n in options]
+        losses = [float(np.mean(fold_log_losses(raws, folds, y, n))) for n in options]
         members.append(options[int(np.argmin(losses))])
     return members
 
@@ -239,6 +340,8 @@ def select_detector(
     k: int = 5,
     seed: int = 0,
     fit_all: bool = False,
+    repeats: int = REPEATS,
+    progress: bool = False,
 ) -> tuple[SelectedBotDetector, dict[str, FittedCandidate]]:
     """The detector chosen on the users ``idx`` (default: all), and (``fit_all``) every candidate
     refitted and calibrated the same way, for the evaluation's per-candidate rows."""
@@ -248,24 +351,28 @@ def select_detector(
     names = list(names or candidate_names())
     y = data.labels[idx]
     timing: dict[str, float] = {}
-    oof = out_of_fold(data, idx, names, k, seed, timing)
+    oof = out_of_fold(data, idx, names, k, seed, timing, repeats, progress)
+    # Every repetition scores every user once: pooled, they fit one calibration and one threshold.
+    y_all = np.tile(y, len(oof.raw))
     table: dict[str, dict[str, float]] = {}
     calibrators: dict[str, SigmoidCalibrator] = {}
     for n in names:
-        cal = fit_sigmoid(oof[n], y)
-        p = cal.predict(oof[n])
-        t = f1_maximising_threshold(y, p)
+        raw = np.concatenate([r[n] for r in oof.raw])
+        cal = fit_sigmoid(raw, y_all)
+        p = cal.predict(raw)
+        t = f1_maximising_threshold(y_all, p)
+        mean, se = mean_and_se(fold_log_losses(oof.raw, oof.folds, y, n))
         calibrators[n] = cal
         table[n] = {
-            "F1": round(_f1_at(y, p, t), 4),
-            "AUC": round(float(roc_auc_score(y, p)), 4),
-            "log_loss": round(log_loss_of(y, p), 4),
+            "F1": round(_f1_at(y_all, p, t), 4),
+            "AUC": round(float(roc_auc_score(y_all, p)), 4),
+            "log_loss": round(mean, 4),
+            "log_loss_se": round(se, 4),
             "threshold": round(t, 4),
             "cv_seconds": round(timing.get(n, 0.0), 1),
         }
-    # Ties go to the earlier name: the paper's methods first, then fewer feature groups.
-    chosen = min(names, key=lambda n: (table[n]["log_loss"], names.index(n)))
-    members = stack_members(oof, y, names)
+    chosen = one_se_choice(table, names)
+    members = stack_members(oof.raw, oof.folds, y, names)
     group_names = {_groups_of(m)[0]: m for m in members}
     wanted = set(names) if fit_all else {chosen, *members}
     needs_content = any("content" in _groups_of(n) for n in wanted)
@@ -277,7 +384,8 @@ def select_detector(
         cand.calibrator = calibrators[n]
         fitted[n] = cand
     if STACK_NAME in wanted:
-        stacker = fit_stacker(_stack_inputs(oof, members), y)
+        z = np.vstack([_stack_inputs(r, members) for r in oof.raw])
+        stacker = fit_stacker(z, y_all)
         fitted[STACK_NAME] = FittedCandidate(
             STACK_NAME,
             tuple(g for g in GROUPS if g in group_names),
@@ -287,10 +395,14 @@ def select_detector(
                 FittedCandidate(fitted[m].name, fitted[m].groups, fitted[m].model) for m in members
             ),
         )
+    splits = len(oof.folds[0])
     cv = {
-        "protocol": f"stratified {min(k, int(np.bincount(y, minlength=2).min()))}-fold CV on {len(idx)} "
-        f"training users ({int(y.sum())} bots); chosen by the lowest {CRITERION}",
+        "protocol": f"stratified {splits}-fold CV repeated {len(oof.folds)} times on {len(idx)} "
+        f"training users ({int(y.sum())} bots); chosen by the {CRITERION}",
         "criterion": CRITERION,
+        "folds": splits,
+        "repeats": len(oof.folds),
+        "lowest_log_loss": min(names, key=lambda n: (table[n]["log_loss"], names.index(n))),
         "stack_members": members,
         "candidates": table,
     }
@@ -348,7 +460,7 @@ def fit_selected_head(
     kept, rows = user_tweet_rows(owned, average, users, n_recent)
     fields = fields_by_user(owned, n_recent)
     data = training_set(kept, fields, dict(zip(kept, rows, strict=True)), labels, posters, dim, n_recent)
-    detector, _ = select_detector(data, names=candidate_names(with_cnn))
+    detector, _ = select_detector(data, names=candidate_names(with_cnn), progress=True)
     info = {
         "method": "select",
         "chosen": detector.chosen.name,
