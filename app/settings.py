@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Requests in progress on the model endpoints, counted once their body is read; past "
-        "it, 429 (default: two full batches, 2 x TWEETEMBED_BATCH_MAX_SIZE, at most TWEETEMBED_QUEUE_MAX).",
+        "it, 429 (default: four full batches, 4 x TWEETEMBED_BATCH_MAX_SIZE, at most TWEETEMBED_QUEUE_MAX).",
     )
 
     # Request limits.
@@ -183,16 +183,17 @@ class Settings(BaseSettings):
 
     @property
     def inflight_limit(self) -> int:
-        """max_inflight_requests, or two full batches (at most queue_max).
+        """max_inflight_requests, or four full batches (at most queue_max).
 
         An accepted request waits about inflight_limit / capacity, and a Python server does less work
-        per second with more requests in progress, so a bound of a couple of batches keeps both latency
-        and throughput under overload; one-tweet requests cannot overfill the queue (docs/HISTORY.md has
+        per second with more requests in progress, so the bound is a few batches: enough to ride out a
+        short stall at a steady load without 429s, few enough to keep latency bounded under overload;
+        one-tweet requests cannot overfill the queue (docs/HISTORY.md has
         the measurements behind the default; `make loadtest` today's).
         """
         if self.max_inflight_requests is not None:
             return self.max_inflight_requests
-        return min(self.queue_max, 2 * self.batch_max_size)
+        return min(self.queue_max, 4 * self.batch_max_size)
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -62,9 +62,10 @@ async def test_flood_gets_immediate_429s_no_5xx_and_recovers() -> None:
         assert info["limits"]["max_inflight_requests"] == 4
 
 
-async def test_the_default_bound_is_two_batches_at_most_the_queue() -> None:
-    assert Settings(fake_backend=True).inflight_limit == 2 * 32  # two full batches
-    assert Settings(fake_backend=True, batch_max_size=8).inflight_limit == 16
+async def test_the_default_bound_is_four_batches_at_most_the_queue() -> None:
+    # Four, not two: at 80% of capacity two batches' worth of permits turned short stalls into 429s.
+    assert Settings(fake_backend=True).inflight_limit == 4 * 32
+    assert Settings(fake_backend=True, batch_max_size=8).inflight_limit == 32
     assert Settings(fake_backend=True, queue_max=50).inflight_limit == 50
     assert Settings(fake_backend=True, queue_max=77, max_inflight_requests=500).inflight_limit == 500
 
