@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     ("overrides", "limit"),
-    [({}, 64), ({"batch_max_size": 8}, 16), ({"max_inflight_requests": 5}, 5), ({"queue_max": 10}, 10)],
+    [({}, 128), ({"batch_max_size": 8}, 32), ({"max_inflight_requests": 5}, 5), ({"queue_max": 10}, 10)],
 )
 def test_rays_limit_sits_above_the_services_so_the_service_answers_429(
     overrides: dict[str, int], limit: int

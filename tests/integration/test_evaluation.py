@@ -144,8 +144,9 @@ def test_evaluation_end_to_end_on_fake_embeddings(tmp_path: Path) -> None:
     folds = len(joint["bots"]["kNN k=3"]["thresholds"])
     assert joint["bots"]["kNN k=3"]["thresholds"] == [0.5] * folds
     for method in ("forest over embedding statistics", "behaviour + embedding statistics forest"):
-        assert set(joint["bots"][method]) == {"F1", "AUC", "thresholds"}
+        assert set(joint["bots"][method]) == {"F1", "AUC", "thresholds", "per_fold"}
         assert len(joint["bots"][method]["thresholds"]) == folds
+        assert len(joint["bots"][method]["per_fold"]) == folds
     # The hybrid forest is the joint model's only: ablations keep their kNN and forest rows.
     assert set(metrics["variants"]["without_user"]["bots"]) == {
         "kNN k=1 (paper)",
