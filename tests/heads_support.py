@@ -9,12 +9,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from model.embedding_batch import EmbeddingBatch
 from model.record import COMPONENTS, Tweet
+
+if TYPE_CHECKING:
+    from training.heads.select_bots import BotTrainingSet
 
 DIM = 16
 TOPICS = 4
@@ -142,3 +145,14 @@ def write_work_dir(root: Path, tweets: list[Tweet]) -> Path:
             writer.writerow([u, "bot" if int(u[4]) % 2 else "human"])
     (work / "prepare.json").write_text(json.dumps({"data": str(work)}))
     return work
+
+
+def tiny_bot_training_set() -> BotTrainingSet:
+    """A bot training set over ``tiny_tweets(480, seed=1)``: bots are the users on odd topics (the
+    fixture's users are user{topic}_{k})."""
+    from training.evaluation.bots_only import _training_set
+
+    tweets = tiny_tweets(480, seed=1)
+    users = sorted({t.user_id for t in tweets if t.user_id})
+    labels = {u: int(u[4]) % 2 for u in users}
+    return _training_set(tweets, users, labels, FakeEmbedder(), 100)

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from model.heads.bot_selected import SelectedBotDetector, SigmoidCalibrator
-from tests.heads_support import FakeEmbedder, tiny_tweets
-from training.evaluation.bots_only import _training_set
+from tests.heads_support import tiny_bot_training_set
 from training.heads.select_bots import (
     STACK_NAME,
     BotTrainingSet,
@@ -25,11 +24,7 @@ from training.heads.select_bots import (
 
 @pytest.fixture(scope="module")
 def data() -> BotTrainingSet:
-    tweets = tiny_tweets(480, seed=1)
-    users = sorted({t.user_id for t in tweets if t.user_id})
-    # Bots on odd topics (the fixture's users are user{topic}_{k}).
-    labels = {u: int(u[4]) % 2 for u in users}
-    return _training_set(tweets, users, labels, FakeEmbedder(), 100)
+    return tiny_bot_training_set()
 
 
 def test_log_loss_by_hand() -> None:

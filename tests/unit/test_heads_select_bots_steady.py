@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from model.heads.bot_features import behaviour_features as served_behaviour
-from tests.heads_support import FakeEmbedder, tiny_tweets
-from training.evaluation.bots_only import _training_set
+from tests.heads_support import tiny_bot_training_set, tiny_tweets
 from training.heads.select_bots import (
     BASELINE_FOREST,
     STACK_NAME,
@@ -26,11 +25,7 @@ from training.heads.select_bots import (
 
 @pytest.fixture(scope="module")
 def data() -> BotTrainingSet:
-    tweets = tiny_tweets(480, seed=1)
-    users = sorted({t.user_id for t in tweets if t.user_id})
-    # Bots on odd topics (the fixture's users are user{topic}_{k}).
-    labels = {u: int(u[4]) % 2 for u in users}
-    return _training_set(tweets, users, labels, FakeEmbedder(), 100)
+    return tiny_bot_training_set()
 
 
 def _row(mean: float, se: float) -> dict[str, float]:
