@@ -198,6 +198,13 @@ class RouteTable:
         return None
 
 
+def endpoint_label(routes: RouteTable, scope: Scope) -> str:
+    """The metrics label of a request: its route's template (``/bot-score/{user}``), so that user ids
+    never become label values; ``unmatched`` for a path no route serves."""
+    route = scope.get("route") or routes.route(scope)
+    return str(getattr(route, "path", None) or "unmatched")
+
+
 def _queue_full(admission: Admission, close: bool) -> JSONResponse:
     retry = admission.retry_after()
     headers = {"Retry-After": str(retry)}
@@ -256,8 +263,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         finally:
-            route = scope.get("route") or self.routes.route(scope)
-            endpoint = getattr(route, "path", None) or "unmatched"
+            endpoint = endpoint_label(self.routes, scope)
             label = CLIENT_CLOSED if status is None and disconnected else str(status or 500)
             self.metrics.requests.labels(endpoint, scope["method"], label).inc()
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
@@ -313,7 +319,7 @@ class EarlyRefusal:
 
     def _counted(self, scope: Scope) -> tuple[Any, Any]:
         """The request counter (status 429) and latency histogram of the request's route."""
-        endpoint = str(getattr(self.routes.route(scope), "path", "unmatched"))
+        endpoint = endpoint_label(self.routes, scope)
         key = (endpoint, str(scope["method"]))
         found = self._counters.get(key)
         if found is None:

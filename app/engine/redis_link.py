@@ -28,7 +28,8 @@ class RedisLink:
         # reset as the stream's error, not as end of file), so its first command after Redis is back
         # fails; the retry reconnects. A refused connection fails again at once, and a hung server is
         # still left after one timeout, so a dead Redis is bypassed as fast as before. A command reset
-        # while being written never ran, so its retry stores nothing twice.
+        # while being written never ran; one whose reply a reset cut off after it ran runs again, so
+        # the rare cost is a tweet stored twice, never one lost.
         self.client: Redis[bytes] = Redis.from_url(
             url,
             socket_timeout=timeout_s,
