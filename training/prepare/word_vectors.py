@@ -109,7 +109,29 @@ def train_word_vectors(
                         f"with lr {lr / 2:g} on one thread"
                     )
                     continue
-                raise WordVectorError(f"fastText training failed: {error}") from error
+                if "NaN" not in str(error):
+                    raise WordVectorError(f"fastText training failed: {error}") from error
+                # Every in-process retry diverged: seen only in long-lived processes (the test suite),
+                # never with the same corpus and settings in a fresh one, so the last try is a fresh one.
+                print(f"fastText: {error}; a last try in a fresh process")
+                model = _train_in_fresh_process(
+                    corpus,
+                    out_path.with_name(out_path.name + ".fresh"),
+                    dict(
+                        model="skipgram",
+                        dim=dim,
+                        minn=3,
+                        maxn=6,
+                        bucket=bucket,
+                        epoch=epochs,
+                        minCount=min_count,
+                        lr=lr,
+                        thread=1,
+                        verbose=0,
+                    ),
+                )
+                attempt += 1
+                break
         assert model is not None
         tmp = out_path.with_name(out_path.name + ".tmp")
         model.save_model(str(tmp))
@@ -124,6 +146,32 @@ def train_word_vectors(
         }
     finally:
         corpus.unlink(missing_ok=True)
+
+
+def _train_in_fresh_process(corpus: Path, model_path: Path, args: dict[str, Any]) -> Any:
+    """fastText trained on ``corpus`` in a new Python process, saved to ``model_path`` and loaded."""
+    import json
+    import subprocess
+    import sys
+
+    import fasttext
+
+    script = (
+        "import json, sys, fasttext; a = json.loads(sys.argv[3]); "
+        "fasttext.train_unsupervised(sys.argv[1], **a).save_model(sys.argv[2])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(corpus), str(model_path), json.dumps(args)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise WordVectorError(f"fastText training failed in a fresh process too: {tail[0]}")
+    try:
+        return fasttext.load_model(str(model_path))
+    finally:
+        model_path.unlink(missing_ok=True)
 
 
 _FASTTEXT_MAGIC = 793712314  # first int32 of every fastText .bin
