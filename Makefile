@@ -66,7 +66,7 @@ eval: install
 # REAL_DATA="a/ b.jsonl". REAL_ARGS: step budgets and presets (python -m training.evaluation.run_real --help);
 # the paper preset's steps take about a minute each on a shared 2-core CPU, hence its own small budget.
 REAL_DATA ?= ../shared/data/sicss-arkansas ../shared/data/mediaeval2016-dev
-REAL_ARGS ?= --max-iterations 60 --iterations paper=6 --iterations real=160
+REAL_ARGS ?= --max-iterations 60 --iterations paper=6 --iterations real=full
 eval-real: install
 	$(BIN)/python -m training.evaluation.run_real $(REAL_DATA) --out docs/evaluation/real --dir work/eval_real $(REAL_ARGS)
 

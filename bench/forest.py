@@ -53,11 +53,16 @@ def compare(
         forest.estimators_ = full.estimators_[:n_trees]
         forest.n_estimators = n_trees
         # A fresh predictor: the head lays its trees out once (FlatForest) when it is built.
-        predictor = LocationPredictor(forest, heads.location.components, heads.location.places)
-        proba = predictor.predict_proba(batch, profile, present)  # (N, P)
+        predictor = LocationPredictor(
+            forest, heads.location.components, heads.location.places, heads.location.ngram_features
+        )
+        texts = [t.user_location for t in tweets]
+        proba = predictor.predict_proba(batch, profile, present, texts)  # (N, P)
         top5 = np.argsort(-proba, axis=1)[:, :5]
-        _one_row_ms(predictor, batch, profile, present, 0)  # warm-up
-        one = [_one_row_ms(predictor, batch, profile, present, i % len(tweets)) for i in range(repeats)]
+        _one_row_ms(predictor, batch, profile, present, texts, 0)  # warm-up
+        one = [
+            _one_row_ms(predictor, batch, profile, present, texts, i % len(tweets)) for i in range(repeats)
+        ]
         out["rows"].append(
             {
                 "trees": n_trees,
@@ -70,7 +75,9 @@ def compare(
     return out
 
 
-def _one_row_ms(predictor: Any, batch: Any, profile: np.ndarray, present: np.ndarray, i: int) -> float:
+def _one_row_ms(
+    predictor: Any, batch: Any, profile: np.ndarray, present: np.ndarray, texts: list[str | None], i: int
+) -> float:
     from model.embedding_batch import EmbeddingBatch
 
     row = EmbeddingBatch(
@@ -79,5 +86,5 @@ def _one_row_ms(predictor: Any, batch: Any, profile: np.ndarray, present: np.nda
         batch.average[i : i + 1],
     )
     started = time.perf_counter()
-    predictor.predict_proba(row, profile[i : i + 1], present[i : i + 1])
+    predictor.predict_proba(row, profile[i : i + 1], present[i : i + 1], texts[i : i + 1])
     return 1000 * (time.perf_counter() - started)

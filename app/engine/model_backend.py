@@ -144,7 +144,7 @@ class ModelBackend:
         location = self.heads.location
         if location is None:
             raise _missing("location")
-        guesses = location.predict(batch, profile, profile_present, k)
+        guesses = location.predict(batch, profile, profile_present, k, profile_locations)
         return [
             [
                 PlaceGuess(

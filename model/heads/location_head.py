@@ -1,7 +1,8 @@
 """City prediction (paper, Fig. 8): a random forest over a tweet's non-location component
-embeddings concatenated with the text-branch embedding of the author's profile location.
+embeddings concatenated with the text-branch embedding of the author's profile location; heads fitted
+since issue 12 also read hashed character n-grams of the profile-location text itself.
 
-``location_features`` is the one feature builder, used to fit the forest, to evaluate it and to
+``location_features`` is the one feature builder, used to fit the head, to evaluate it and to
 serve it, so the three can never disagree on the layout.
 """
 
@@ -24,6 +25,11 @@ LINEAR_FILE = "location_linear.npz"
 META_FILE = "location.json"
 FEATURE_COMPONENTS: tuple[str, ...] = ("text", "image", "hashtags", "user")
 """Every component but location itself, in the paper's order; absent ones become zeros + a flag."""
+PROFILE_NGRAM_FEATURES = 4096
+"""Width of the hashed character 2-4-gram block of the profile-location text that build-heads fits
+(0 in heads fitted before it). A place name's spelling ("Conway, AR", "conway arkansas") is what the
+text branch, trained to align tweet bodies, blurs most; hashing needs no fitted vocabulary, so the
+service builds the block from the request alone and the head file stays plain arrays."""
 
 
 @dataclass(frozen=True)
@@ -35,16 +41,33 @@ class PlaceGuess:
     lon: float | None
 
 
+def profile_char_ngrams(profile_locations: Sequence[str | None], n_features: int) -> NDArray[np.float32]:
+    """(N, n_features): L2-normalised counts of the lower-cased profile location's character 2-4-grams
+    (within words), hashed; a blank or missing profile is a zero row."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    hasher = HashingVectorizer(
+        analyzer="char_wb", ngram_range=(2, 4), n_features=n_features, alternate_sign=False, norm="l2"
+    )
+    texts = [(text or "").strip() for text in profile_locations]
+    return np.asarray(hasher.transform(texts).toarray(), dtype=np.float32)
+
+
 def location_features(
     batch: EmbeddingBatch,
     profile: NDArray[np.floating],
     profile_present: NDArray[np.bool_],
     components: Sequence[str] = FEATURE_COMPONENTS,
+    profile_locations: Sequence[str | None] | None = None,
+    ngram_features: int = 0,
 ) -> NDArray[np.float32]:
-    """(N, (C+1)*dim + C + 1): C component blocks, the profile block, then C+1 presence flags.
+    """(N, (C+1)*dim + C + 1 [+ ngram_features]): C component blocks, the profile block, C+1 presence
+    flags, then (``ngram_features`` > 0) the profile text's hashed n-grams (profile_char_ngrams).
 
     Absent parts are zero vectors; the flags let the forest tell "absent" from "small values".
     """
+    if ngram_features and profile_locations is None:
+        raise ValueError("this location head reads the profile-location text: pass profile_locations")
     n, dim = batch.average.shape
     blocks: list[NDArray[np.float32]] = []
     flags: list[NDArray[np.float32]] = []
@@ -60,7 +83,12 @@ def location_features(
     has_profile = np.asarray(profile_present, dtype=bool)  # (N,)
     blocks.append(np.asarray(profile, dtype=np.float32).reshape(n, dim) * has_profile[:, None])
     flags.append(has_profile.astype(np.float32)[:, None])
-    return np.ascontiguousarray(np.concatenate(blocks + flags, axis=1), dtype=np.float32)
+    extra = (
+        [profile_char_ngrams(profile_locations, ngram_features)]
+        if ngram_features and profile_locations is not None
+        else []
+    )
+    return np.ascontiguousarray(np.concatenate(blocks + flags + extra, axis=1), dtype=np.float32)
 
 
 def profile_inputs(
@@ -176,9 +204,16 @@ class LinearLocation:
 
 
 class LocationPredictor:
-    def __init__(self, forest: Any, components: Sequence[str], places: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        forest: Any,
+        components: Sequence[str],
+        places: dict[str, dict[str, Any]],
+        ngram_features: int = 0,
+    ) -> None:
         """``forest``: a fitted scikit-learn forest, or a LinearLocation where build-heads chose the
-        linear head on the validation split."""
+        linear head on the validation split; ``ngram_features``: its profile n-gram block's width."""
+        self.ngram_features = int(ngram_features)
         self.forest = forest
         self.flat: FlatForest | LinearLocation = (
             forest if isinstance(forest, LinearLocation) else FlatForest(forest)
@@ -188,10 +223,17 @@ class LocationPredictor:
         self.classes: list[str] = [str(c) for c in forest.classes_]
 
     def predict_proba(
-        self, batch: EmbeddingBatch, profile: NDArray[np.floating], profile_present: NDArray[np.bool_]
+        self,
+        batch: EmbeddingBatch,
+        profile: NDArray[np.floating],
+        profile_present: NDArray[np.bool_],
+        profile_locations: Sequence[str | None] | None = None,
     ) -> NDArray[np.float64]:
-        """(N, P) class probabilities, columns in ``self.classes`` order."""
-        features = location_features(batch, profile, profile_present, self.components)  # (N, F) float32
+        """(N, P) class probabilities, columns in ``self.classes`` order; ``profile_locations``: the
+        texts behind ``profile`` (needed when the head reads their n-grams)."""
+        features = location_features(
+            batch, profile, profile_present, self.components, profile_locations, self.ngram_features
+        )  # (N, F) float32
         return self.flat.predict_proba(features)
 
     def predict(
@@ -200,8 +242,9 @@ class LocationPredictor:
         profile: NDArray[np.floating],
         profile_present: NDArray[np.bool_],
         k: int = 1,
+        profile_locations: Sequence[str | None] | None = None,
     ) -> list[list[PlaceGuess]]:
-        proba = self.predict_proba(batch, profile, profile_present)  # (N, P)
+        proba = self.predict_proba(batch, profile, profile_present, profile_locations)  # (N, P)
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]  # (N, k)
         out: list[list[PlaceGuess]] = []
         for row, idx in zip(proba, order, strict=True):
@@ -223,9 +266,9 @@ class LocationPredictor:
         meta = json.loads((heads_dir / META_FILE).read_text(encoding="utf-8"))
         if meta.get("kind") == "linear":
             linear = LinearLocation.load(heads_dir / LINEAR_FILE)
-            return cls(linear, meta["components"], meta.get("places", {}))
+            return cls(linear, meta["components"], meta.get("places", {}), int(meta.get("profile_ngrams", 0)))
         forest = joblib.load(heads_dir / FOREST_FILE)
         # Requests go through FlatForest; callers of the forest's own predict_proba (the evaluation's
         # latency column) get one thread, since a few rows gain nothing from more.
         forest.n_jobs = 1
-        return cls(forest, meta["components"], meta.get("places", {}))
+        return cls(forest, meta["components"], meta.get("places", {}), int(meta.get("profile_ngrams", 0)))

@@ -22,6 +22,7 @@ def test_training_budget_is_whole_epochs_or_a_step_limit() -> None:
     assert training_budget("small", 2420, 10_000) == (6, None)  # never more than the preset's epochs
     assert training_budget("paper", 19_890, 100) == (1, 100)  # 156 steps an epoch: 100 steps of it
     assert training_budget("paper", 19_890, 156) == (1, None)
+    assert training_budget("real", 19_890, None) == (8, None)  # PRESET=full: the preset's own recipe
 
 
 def _splits(with_images: bool) -> Splits:

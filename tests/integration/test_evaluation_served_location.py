@@ -46,7 +46,7 @@ def world(tmp_path: Path) -> tuple[Path, Path]:
 def _service_accuracy(ckpt: Path, work: Path) -> dict[str, Any]:
     """The served head on the evaluation's location test tweets, through the service's code path."""
     splits = load_splits(work, None)
-    classes = city_classes(splits.train, splits.val, splits.test)
+    classes = city_classes(splits.train)
     test = [t for t in splits.test if city_label(t) in classes]
     embedder = FakeEmbedder()
     embedder.checkpoint_digest = "fake"  # type: ignore[attr-defined]  # what ModelBackend records

@@ -88,3 +88,13 @@ def test_text_features_rows_match_their_strings(tmp_path: Path, monkeypatch: pyt
     assert remember_work_sentences(embedder, tmp_path / "work") > 0
     for sentence in ("Hot day in town", "only tags", "quiet night", "Conway, AR"):
         np.testing.assert_allclose(embedder.known[sentence], fake_vector(sentence), atol=2e-2, rtol=1e-2)
+
+    # evaluate loads its checkpoints the same way build-heads does: with these features remembered
+    from model import embedder as embedder_module
+    from training.evaluation.harness import load_work_embedder
+
+    monkeypatch.setattr(
+        embedder_module.TweetEmbedder, "load", classmethod(lambda cls, *a, **k: Remembering())
+    )
+    loaded = load_work_embedder(tmp_path / "ckpt", tmp_path / "work", "cpu")
+    assert isinstance(loaded, Remembering) and "quiet night" in loaded.known

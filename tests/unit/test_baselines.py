@@ -252,3 +252,16 @@ def test_single_feature_forest_separates_only_with_the_informative_feature() -> 
     assert scores["informative"] > 0.95
     assert scores["noise"] < 0.6
     assert set(scores) == {"informative", "noise", "all"}
+
+
+def test_location_classes_are_the_training_cities_alone() -> None:
+    # The served head is fitted on every city of the training split, so the harness scores every
+    # method on that label set; the test split's cities must not narrow it (the service cannot know them).
+    from model.record import Tweet
+    from training.evaluation.location import city_classes
+
+    def at(tweet_id: str, place: str, kind: str = "city") -> Tweet:
+        return Tweet(id=tweet_id, text="t", place_id=place, place_type=kind)
+
+    train = [at("1", "a"), at("2", "b"), at("3", "only-train"), at("4", "region", "admin")]
+    assert city_classes(train) == {"a", "b", "only-train"}

@@ -169,7 +169,10 @@ def test_built_heads_round_trip_through_save_and_load(
     recs = heads.hashtags.recommend(batch, k=3)
     assert all(r[0][0].startswith(f"tag{t.hashtags[0][3]}") for r, t in zip(recs, tweets, strict=True))
     profile = embedder.embed_texts([t.user_location or "" for t in tweets])
-    guesses = heads.location.predict(batch, profile, np.ones(20, bool), k=1)
+    texts = [t.user_location for t in tweets]
+    guesses = heads.location.predict(batch, profile, np.ones(20, bool), k=1, profile_locations=texts)
+    with pytest.raises(ValueError, match="profile-location text"):  # the head reads their n-grams
+        heads.location.predict(batch, profile, np.ones(20, bool), k=1)
     assert np.mean([g[0].place_id == t.place_id for g, t in zip(guesses, tweets, strict=True)]) > 0.8
     assert guesses[0][0].lat is not None
     scores = heads.bots.score([batch.average[i : i + 1] for i in range(20)])
@@ -228,3 +231,16 @@ def test_profiles_of_a_model_without_text_are_absent_not_an_error() -> None:
     assert vectors.shape[0] == 2 and not present.any() and not vectors.any()
     vectors, present = profile_embeddings(FakeEmbedder(), tweets)
     assert present.tolist() == [True, False] and vectors[0].any()
+
+
+def test_profile_char_ngrams_by_hand() -> None:
+    # " ab " (char_wb pads words with spaces): 2-grams " a", "ab", "b "; 3-grams " ab", "ab "; the
+    # 4-gram " ab ": six distinct n-grams, each counted once, so 1/sqrt(6) after L2 normalisation.
+    from model.heads.location_head import profile_char_ngrams
+
+    rows = profile_char_ngrams(["ab", "AB", "  ", None], 2**20)
+    assert rows.shape == (4, 2**20)
+    assert np.count_nonzero(rows[0]) == 6
+    np.testing.assert_allclose(rows[0][rows[0] > 0], 1 / np.sqrt(6), rtol=1e-6)
+    np.testing.assert_array_equal(rows[0], rows[1])  # case does not matter
+    assert not rows[2].any() and not rows[3].any()  # blank or missing: a zero row

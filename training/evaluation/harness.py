@@ -89,7 +89,7 @@ class Evaluation:
         self.bot_test_mask = np.array([u in test_labels for u in self.bot_users]) if test_labels else None
         self.recent = recent_tweets_by_user(splits.all_tweets(), options.n_recent, set(self.bot_users))
         self._bot_behaviour: np.ndarray | None = None
-        classes = loc_eval.city_classes(splits.train, splits.val, splits.test)
+        classes = loc_eval.city_classes(splits.train)
         self.loc_train = [t for t in splits.train if city_label(t) in classes]
         self.loc_test = [t for t in splits.test if city_label(t) in classes]
         self.loc_val = [t for t in splits.val if city_label(t) in classes]
@@ -152,7 +152,9 @@ class Evaluation:
         self, name: str, embedder: Embedder, full: bool, served: Path | None = None
     ) -> dict[str, Any]:
         if len(self.loc_classes) < 2 or not self.loc_test:
-            return {"skipped": "fewer than 2 city-level places shared by the train, val and test splits"}
+            return {
+                "skipped": "fewer than 2 city-level places in the training split, or no test tweet from one"
+            }
         train_b = embed_all(embedder, self.loc_train, desc=f"{name} location train")
         test_b = embed_all(embedder, self.loc_test, desc=f"{name} location test")
         train_x, test_x = loc_eval.joint_features(
@@ -323,6 +325,18 @@ def _cached_baselines(
     return result
 
 
+def load_work_embedder(ckpt: Path, work: Path, device: str) -> Embedder:
+    """The checkpoint's embedder, handed WORK's MiniLM features: they are the frozen encoder's, the
+    same for every MiniLM checkpoint on this WORK, and without them every evaluated tweet runs through
+    MiniLM again (most of evaluate's time on a MiniLM checkpoint)."""
+    from model.embedder import TweetEmbedder
+    from training.dataset import remember_work_sentences
+
+    embedder = TweetEmbedder.load(ckpt, device=device)
+    remember_work_sentences(embedder, work)
+    return embedder
+
+
 def run_evaluation(
     ckpt: Path,
     data: Path,
@@ -334,12 +348,7 @@ def run_evaluation(
     """All metrics as one JSON-able dict (see report.py for how it is laid out)."""
     started = time.perf_counter()
 
-    def default_loader(path: Path) -> Embedder:
-        from model.embedder import TweetEmbedder
-
-        return TweetEmbedder.load(path, device=options.device)
-
-    loader = load_embedder or default_loader
+    loader = load_embedder or (lambda path: load_work_embedder(path, Path(data), options.device))
     splits = load_splits(data, options.bot_labels)
     evaluation = Evaluation(splits, options, echo)
     joint = embedder or loader(ckpt)

@@ -22,9 +22,13 @@ from training.heads.fit_location import ForestParams, city_label, fit_forest, si
 from training.metrics import accuracy_within_km
 
 
-def city_classes(train: Sequence[Tweet], val: Sequence[Tweet], test: Sequence[Tweet]) -> set[str]:
-    sets = [{c for t in split if (c := city_label(t))} for split in (train, val, test) if split]
-    return set.intersection(*sets) if sets else set()
+def city_classes(train: Sequence[Tweet]) -> set[str]:
+    """The cities a location method can learn: every city of the training split, the label set the
+    served head (build-heads) is fitted on. Validation and test tweets from other cities are left out
+    for every method alike, since none can name a city it never saw; the test split's own cities are
+    not used to narrow the classes, which would hand the methods fitted here a label set the service
+    cannot know."""
+    return {c for t in train if (c := city_label(t))}
 
 
 def place_coordinates(tweets: Sequence[Tweet]) -> dict[str, tuple[float, float]]:
@@ -112,7 +116,7 @@ def served_head_run(
     embed_texts = embedder.embed_texts if "text" in embedder.config.components else None
     dim = int(embedder.config.dim)
     profile, present = profile_inputs([t.user_location for t in tweets], dim, embed_texts)
-    guesses = head.predict(batch, profile, present, k=1)
+    guesses = head.predict(batch, profile, present, k=1, profile_locations=[t.user_location for t in tweets])
     built = heads_summary(ckpt).get("heads", {})
     recorded = dict(built.get("location", {})) if isinstance(built, dict) else {}
     kind = "linear" if isinstance(head.flat, LinearLocation) else "forest"

@@ -207,10 +207,13 @@ def write_real_report(summary: dict[str, Any], out_dir: Path) -> Path:
         "",
         f"Presets: {', '.join(summary['presets'])}. Each model trained for the whole epochs that fit in "
         f"{summary['max_iterations']} optimizer steps"
-        + "".join(f", {k}: {v}" for k, v in (summary.get("budgets") or {}).items())
+        + "".join(
+            f", {k}: {'its full recipe' if v is None else v}"
+            for k, v in (summary.get("budgets") or {}).items()
+        )
         + " (at most the preset's epochs; where one epoch is "
         "longer, that many steps of it): a time budget, not the presets' recipes, so on a large "
-        "corpus the models here are under-trained against what the presets would do. "
+        "corpus the models with a step budget are under-trained against what their presets would do. "
         f"Torch threads: {summary['threads']}, device {summary['device']}. Split: `prepare`'s default "
         "`--split auto` (chronological 80/10/10 on data without a split file). The baselines are fitted "
         "on the same training split, their settings chosen on the validation split, and every method is "

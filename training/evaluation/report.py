@@ -461,8 +461,9 @@ def write_report(metrics: dict[str, Any], out_dir: Path, command: str | None = N
     md += [
         "## Location prediction (paper Table 4)",
         "",
-        f"City-level places present in train, val and test: {c['location_classes']} classes, "
-        f"{c['location_train']} training and {c['location_test']} test tweets.",
+        f"City-level places of the training split (the served head's classes): {c['location_classes']} "
+        f"classes, {c['location_train']} training and {c['location_test']} test tweets (test tweets from "
+        "a city the training split lacks are left out for every method).",
         "",
     ]
     if loc:

@@ -104,12 +104,15 @@ def image_encoder_for(preset: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def training_budget(preset: str, train_tweets: int, max_iterations: int) -> tuple[int, int | None]:
+def training_budget(preset: str, train_tweets: int, max_iterations: int | None) -> tuple[int, int | None]:
     """Whole epochs within ``max_iterations`` optimizer steps (at least 1, at most the preset's), and
-    the step limit to pass to ``train`` when even one epoch is longer than the budget (else None)."""
+    the step limit to pass to ``train`` when even one epoch is longer than the budget (else None).
+    ``None``: the preset's own recipe, all its epochs."""
     from model.config import PRESETS
 
     config = PRESETS[preset]
+    if max_iterations is None:
+        return config.epochs, None
     per_epoch = max(1, math.ceil(train_tweets / config.batch_size))
     epochs = max(1, min(config.epochs, max_iterations // per_epoch))
     return epochs, (max_iterations if per_epoch > max_iterations else None)
@@ -278,7 +281,8 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=None,
         metavar="PRESET=N",
-        help="another step budget for one preset (repeatable), e.g. paper=6 where its steps are slow",
+        help="another step budget for one preset (repeatable), e.g. paper=6 where its steps are slow; "
+        "PRESET=full: the preset's own epochs, no step limit",
     )
     parser.add_argument(
         "--comparison",
@@ -305,8 +309,11 @@ def main(argv: list[str] | None = None) -> None:
     args.budgets = {}
     for item in args.iterations or []:
         name, sep, value = item.partition("=")
+        if sep and value == "full":
+            args.budgets[name] = None
+            continue
         if not sep or not value.isdigit() or int(value) < 1:
-            raise SystemExit(f"--iterations wants PRESET=N with N >= 1, got {item!r}")
+            raise SystemExit(f"--iterations wants PRESET=N with N >= 1 or PRESET=full, got {item!r}")
         args.budgets[name] = int(value)
     presets = tuple(p for p in (args.presets.split(",") if args.presets else default_presets()) if p)
     from model.config import PRESETS

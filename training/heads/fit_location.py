@@ -182,7 +182,11 @@ def single_row_latency_ms(forest: Any, features: NDArray[np.floating], repeats: 
 
 
 def save_forest(
-    heads_dir: Path, forest: Any, places: dict[str, dict[str, Any]], params: ForestParams
+    heads_dir: Path,
+    forest: Any,
+    places: dict[str, dict[str, Any]],
+    params: ForestParams,
+    ngram_features: int = 0,
 ) -> dict[str, Any]:
     """Writes the location head: the forest (joblib), or a LinearLocation (npz) when that was chosen."""
     import joblib
@@ -198,12 +202,18 @@ def save_forest(
     meta = {
         "kind": kind,
         "components": list(FEATURE_COMPONENTS),
+        "profile_ngrams": int(ngram_features),  # location_head.PROFILE_NGRAM_FEATURES when fitted with them
         "params": asdict(params),
         "places": {p: {k: m.get(k) for k in ("name", "type", "lat", "lon")} for p, m in used.items()},
     }
     (heads_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     written = heads_dir / (LINEAR_FILE if kind == "linear" else FOREST_FILE)
-    return {"kind": kind, "classes": len(forest.classes_), "bytes": written.stat().st_size}
+    return {
+        "kind": kind,
+        "classes": len(forest.classes_),
+        "profile_ngrams": int(ngram_features),
+        "bytes": written.stat().st_size,
+    }
 
 
 def place_metadata(tweets: list[Tweet], ckpt_places: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
