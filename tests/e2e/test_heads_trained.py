@@ -60,7 +60,9 @@ def test_tiny_trained_checkpoint_heads_round_trip(e2e_pipeline: dict[str, Path],
     assert scores.shape == (len(test),) and np.all((scores >= 0) & (scores <= 1))
     if heads.location is not None:
         profile = embedder.embed_texts([t.user_location or "" for t in test])
-        guesses = heads.location.predict(batch, profile, np.array([bool(t.user_location) for t in test]), k=2)
+        present = np.array([bool(t.user_location) for t in test])
+        texts = [t.user_location for t in test]
+        guesses = heads.location.predict(batch, profile, present, k=2, profile_locations=texts)
         assert all(len(g) == 2 and g[0].probability >= g[1].probability for g in guesses)
 
     index_file = ckpt / "heads" / "hashtags.faiss"
