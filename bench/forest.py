@@ -15,19 +15,8 @@ import numpy as np
 
 from model.embedder import TweetEmbedder
 from model.heads.loader import load_heads
-from model.heads.location_head import LocationPredictor
+from model.heads.location_head import LocationPredictor, LocationTexts, profile_inputs
 from model.record import Tweet
-
-
-def _profiles(embedder: TweetEmbedder, tweets: list[Tweet]) -> tuple[np.ndarray, np.ndarray]:
-    n, dim = len(tweets), embedder.config.dim
-    profile = np.zeros((n, dim), np.float32)  # (N, dim)
-    present = np.zeros(n, bool)  # (N,)
-    rows = [i for i, t in enumerate(tweets) if t.user_location and t.user_location.strip()]
-    if rows:
-        profile[rows] = embedder.embed_texts([str(tweets[i].user_location) for i in rows])
-        present[rows] = True
-    return profile, present
 
 
 def compare(
@@ -44,7 +33,9 @@ def compare(
     records = [json.loads(line) for line in (work / "splits" / "test.jsonl").read_text().splitlines() if line]
     tweets = [Tweet.from_flat(r) for r in records if r.get("place_id") in known][:limit]
     batch = embedder.embed(tweets)
-    profile, present = _profiles(embedder, tweets)
+    profile, present = profile_inputs(
+        [t.user_location for t in tweets], embedder.config.dim, embedder.embed_texts
+    )
     truth = np.asarray([predictor.classes.index(str(t.place_id)) for t in tweets])  # (N,)
     full = predictor.forest
     out: dict[str, Any] = {"tweets": len(tweets), "rows": []}
@@ -54,9 +45,13 @@ def compare(
         forest.n_estimators = n_trees
         # A fresh predictor: the head lays its trees out once (FlatForest) when it is built.
         predictor = LocationPredictor(
-            forest, heads.location.components, heads.location.places, heads.location.ngram_features
+            forest,
+            heads.location.components,
+            heads.location.places,
+            heads.location.profile_ngrams,
+            heads.location.text_ngrams,
         )
-        texts = [t.user_location for t in tweets]
+        texts = LocationTexts.of(tweets)
         proba = predictor.predict_proba(batch, profile, present, texts)  # (N, P)
         top5 = np.argsort(-proba, axis=1)[:, :5]
         _one_row_ms(predictor, batch, profile, present, texts, 0)  # warm-up
@@ -76,7 +71,7 @@ def compare(
 
 
 def _one_row_ms(
-    predictor: Any, batch: Any, profile: np.ndarray, present: np.ndarray, texts: list[str | None], i: int
+    predictor: Any, batch: Any, profile: np.ndarray, present: np.ndarray, texts: LocationTexts, i: int
 ) -> float:
     from model.embedding_batch import EmbeddingBatch
 
@@ -86,5 +81,6 @@ def _one_row_ms(
         batch.average[i : i + 1],
     )
     started = time.perf_counter()
-    predictor.predict_proba(row, profile[i : i + 1], present[i : i + 1], texts[i : i + 1])
+    one = LocationTexts(texts.profile[i : i + 1], texts.tweet[i : i + 1])
+    predictor.predict_proba(row, profile[i : i + 1], present[i : i + 1], one)
     return 1000 * (time.perf_counter() - started)

@@ -4,7 +4,7 @@ from model.heads.bot_forest import ForestBotDetector, user_statistics
 from model.heads.bot_head import BotDetector, CnnBotDetector, KnnBotDetector
 from model.heads.hashtag_index import HashtagRecommender
 from model.heads.loader import Heads, load_heads
-from model.heads.location_head import LocationPredictor, PlaceGuess, location_features
+from model.heads.location_head import LocationPredictor, LocationTexts, PlaceGuess, location_features
 from model.heads.retrieval_index import RetrievalIndex
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Heads",
     "KnnBotDetector",
     "LocationPredictor",
+    "LocationTexts",
     "PlaceGuess",
     "RetrievalIndex",
     "load_heads",

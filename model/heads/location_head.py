@@ -1,6 +1,7 @@
 """City prediction (paper, Fig. 8): a random forest over a tweet's non-location component
 embeddings concatenated with the text-branch embedding of the author's profile location; heads fitted
-since issue 12 also read hashed character n-grams of the profile-location text itself.
+since issue 12 also read hashed character n-grams of the profile-location text itself, and then
+hashed word n-grams of the tweet's own text (LocationTexts).
 
 ``location_features`` is the one feature builder, used to fit the head, to evaluate it and to
 serve it, so the three can never disagree on the layout.
@@ -19,6 +20,7 @@ from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from model.embedding_batch import EmbeddingBatch
+    from model.record import Tweet
 
 FOREST_FILE = "location_forest.joblib"
 LINEAR_FILE = "location_linear.npz"
@@ -30,6 +32,24 @@ PROFILE_NGRAM_FEATURES = 4096
 (0 in heads fitted before it). A place name's spelling ("Conway, AR", "conway arkansas") is what the
 text branch, trained to align tweet bodies, blurs most; hashing needs no fitted vocabulary, so the
 service builds the block from the request alone and the head file stays plain arrays."""
+TEXT_NGRAM_FEATURES = 4096
+"""Width of the hashed word 1-2-gram block of the tweet's own text that build-heads fits (0 in heads
+fitted before it). A place named in the tweet (a check-in app's "@ <place>" suffix, a local team or
+street) is one sharp token there, while the embeddings spread it over every dimension; hashed for the
+same reasons as the profile block."""
+
+
+@dataclass(frozen=True)
+class LocationTexts:
+    """Per tweet, the raw texts a location head may read besides the embeddings: the author's
+    free-text profile location and the tweet's own text (either may be None)."""
+
+    profile: Sequence[str | None]
+    tweet: Sequence[str | None]
+
+    @classmethod
+    def of(cls, tweets: Sequence[Tweet]) -> LocationTexts:
+        return cls([t.user_location for t in tweets], [t.text for t in tweets])
 
 
 @dataclass(frozen=True)
@@ -53,21 +73,34 @@ def profile_char_ngrams(profile_locations: Sequence[str | None], n_features: int
     return np.asarray(hasher.transform(texts).toarray(), dtype=np.float32)
 
 
+def tweet_word_ngrams(tweet_texts: Sequence[str | None], n_features: int) -> NDArray[np.float32]:
+    """(N, n_features): L2-normalised counts of the lower-cased tweet text's word 1-2-grams, hashed;
+    a missing text is a zero row."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    hasher = HashingVectorizer(
+        analyzer="word", ngram_range=(1, 2), n_features=n_features, alternate_sign=False, norm="l2"
+    )
+    return np.asarray(hasher.transform([text or "" for text in tweet_texts]).toarray(), dtype=np.float32)
+
+
 def location_features(
     batch: EmbeddingBatch,
     profile: NDArray[np.floating],
     profile_present: NDArray[np.bool_],
     components: Sequence[str] = FEATURE_COMPONENTS,
-    profile_locations: Sequence[str | None] | None = None,
-    ngram_features: int = 0,
+    texts: LocationTexts | None = None,
+    profile_ngrams: int = 0,
+    text_ngrams: int = 0,
 ) -> NDArray[np.float32]:
-    """(N, (C+1)*dim + C + 1 [+ ngram_features]): C component blocks, the profile block, C+1 presence
-    flags, then (``ngram_features`` > 0) the profile text's hashed n-grams (profile_char_ngrams).
+    """(N, (C+1)*dim + C + 1 [+ profile_ngrams] [+ text_ngrams]): C component blocks, the profile
+    block, C+1 presence flags, then the profile text's hashed char n-grams (profile_char_ngrams) and
+    the tweet text's hashed word n-grams (tweet_word_ngrams), each where its width is > 0.
 
     Absent parts are zero vectors; the flags let the forest tell "absent" from "small values".
     """
-    if ngram_features and profile_locations is None:
-        raise ValueError("this location head reads the profile-location text: pass profile_locations")
+    if (profile_ngrams or text_ngrams) and texts is None:
+        raise ValueError("this location head reads the profile-location and tweet texts: pass texts")
     n, dim = batch.average.shape
     blocks: list[NDArray[np.float32]] = []
     flags: list[NDArray[np.float32]] = []
@@ -83,11 +116,11 @@ def location_features(
     has_profile = np.asarray(profile_present, dtype=bool)  # (N,)
     blocks.append(np.asarray(profile, dtype=np.float32).reshape(n, dim) * has_profile[:, None])
     flags.append(has_profile.astype(np.float32)[:, None])
-    extra = (
-        [profile_char_ngrams(profile_locations, ngram_features)]
-        if ngram_features and profile_locations is not None
-        else []
-    )
+    extra: list[NDArray[np.float32]] = []
+    if texts is not None and profile_ngrams:
+        extra.append(profile_char_ngrams(texts.profile, profile_ngrams))
+    if texts is not None and text_ngrams:
+        extra.append(tweet_word_ngrams(texts.tweet, text_ngrams))
     return np.ascontiguousarray(np.concatenate(blocks + flags + extra, axis=1), dtype=np.float32)
 
 
@@ -209,11 +242,14 @@ class LocationPredictor:
         forest: Any,
         components: Sequence[str],
         places: dict[str, dict[str, Any]],
-        ngram_features: int = 0,
+        profile_ngrams: int = 0,
+        text_ngrams: int = 0,
     ) -> None:
         """``forest``: a fitted scikit-learn forest, or a LinearLocation where build-heads chose the
-        linear head on the validation split; ``ngram_features``: its profile n-gram block's width."""
-        self.ngram_features = int(ngram_features)
+        linear head on the validation split; ``profile_ngrams``, ``text_ngrams``: the widths of its
+        hashed n-gram blocks (location_features)."""
+        self.profile_ngrams = int(profile_ngrams)
+        self.text_ngrams = int(text_ngrams)
         self.forest = forest
         self.flat: FlatForest | LinearLocation = (
             forest if isinstance(forest, LinearLocation) else FlatForest(forest)
@@ -227,12 +263,18 @@ class LocationPredictor:
         batch: EmbeddingBatch,
         profile: NDArray[np.floating],
         profile_present: NDArray[np.bool_],
-        profile_locations: Sequence[str | None] | None = None,
+        texts: LocationTexts | None = None,
     ) -> NDArray[np.float64]:
-        """(N, P) class probabilities, columns in ``self.classes`` order; ``profile_locations``: the
-        texts behind ``profile`` (needed when the head reads their n-grams)."""
+        """(N, P) class probabilities, columns in ``self.classes`` order; ``texts``: the tweets'
+        profile-location and own texts (needed when the head reads their n-grams)."""
         features = location_features(
-            batch, profile, profile_present, self.components, profile_locations, self.ngram_features
+            batch,
+            profile,
+            profile_present,
+            self.components,
+            texts,
+            self.profile_ngrams,
+            self.text_ngrams,
         )  # (N, F) float32
         return self.flat.predict_proba(features)
 
@@ -242,9 +284,9 @@ class LocationPredictor:
         profile: NDArray[np.floating],
         profile_present: NDArray[np.bool_],
         k: int = 1,
-        profile_locations: Sequence[str | None] | None = None,
+        texts: LocationTexts | None = None,
     ) -> list[list[PlaceGuess]]:
-        proba = self.predict_proba(batch, profile, profile_present, profile_locations)  # (N, P)
+        proba = self.predict_proba(batch, profile, profile_present, texts)  # (N, P)
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]  # (N, k)
         out: list[list[PlaceGuess]] = []
         for row, idx in zip(proba, order, strict=True):
@@ -264,11 +306,12 @@ class LocationPredictor:
         import joblib
 
         meta = json.loads((heads_dir / META_FILE).read_text(encoding="utf-8"))
+        widths = int(meta.get("profile_ngrams", 0)), int(meta.get("text_ngrams", 0))
         if meta.get("kind") == "linear":
             linear = LinearLocation.load(heads_dir / LINEAR_FILE)
-            return cls(linear, meta["components"], meta.get("places", {}), int(meta.get("profile_ngrams", 0)))
+            return cls(linear, meta["components"], meta.get("places", {}), *widths)
         forest = joblib.load(heads_dir / FOREST_FILE)
         # Requests go through FlatForest; callers of the forest's own predict_proba (the evaluation's
         # latency column) get one thread, since a few rows gain nothing from more.
         forest.n_jobs = 1
-        return cls(forest, meta["components"], meta.get("places", {}), int(meta.get("profile_ngrams", 0)))
+        return cls(forest, meta["components"], meta.get("places", {}), *widths)

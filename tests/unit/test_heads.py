@@ -15,7 +15,7 @@ from model.heads.bot_head import KimCnn, KnnBotDetector
 from model.heads.hashtag_index import HashtagRecommender
 from model.heads.hashtag_neighbours import NeighbourHashtagRecommender
 from model.heads.loader import load_heads
-from model.heads.location_head import FEATURE_COMPONENTS, LocationPredictor, location_features
+from model.heads.location_head import FEATURE_COMPONENTS, LocationPredictor, LocationTexts, location_features
 from model.heads.vector_index import build_index, normalise_rows
 from tests.heads_support import DIM, FakeEmbedder, tiny_tweets, write_work_dir
 from training.heads.build import BuildHeadsOptions, run_build_heads
@@ -169,9 +169,8 @@ def test_built_heads_round_trip_through_save_and_load(
     recs = heads.hashtags.recommend(batch, k=3)
     assert all(r[0][0].startswith(f"tag{t.hashtags[0][3]}") for r, t in zip(recs, tweets, strict=True))
     profile = embedder.embed_texts([t.user_location or "" for t in tweets])
-    texts = [t.user_location for t in tweets]
-    guesses = heads.location.predict(batch, profile, np.ones(20, bool), k=1, profile_locations=texts)
-    with pytest.raises(ValueError, match="profile-location text"):  # the head reads their n-grams
+    guesses = heads.location.predict(batch, profile, np.ones(20, bool), k=1, texts=LocationTexts.of(tweets))
+    with pytest.raises(ValueError, match="profile-location and tweet texts"):  # it reads their n-grams
         heads.location.predict(batch, profile, np.ones(20, bool), k=1)
     assert np.mean([g[0].place_id == t.place_id for g, t in zip(guesses, tweets, strict=True)]) > 0.8
     assert guesses[0][0].lat is not None
@@ -244,3 +243,42 @@ def test_profile_char_ngrams_by_hand() -> None:
     np.testing.assert_allclose(rows[0][rows[0] > 0], 1 / np.sqrt(6), rtol=1e-6)
     np.testing.assert_array_equal(rows[0], rows[1])  # case does not matter
     assert not rows[2].any() and not rows[3].any()  # blank or missing: a zero row
+
+
+def test_tweet_word_ngrams_by_hand() -> None:
+    # "Go go Hogs": tokens go, go, hogs (lower-cased); 1-grams go x2, hogs; 2-grams "go go", "go hogs":
+    # counts (2, 1, 1, 1), L2 norm sqrt(7).
+    from model.heads.location_head import tweet_word_ngrams
+
+    rows = tweet_word_ngrams(["Go go Hogs", "GO GO HOGS", None], 2**20)
+    assert rows.shape == (3, 2**20)
+    values = np.sort(rows[0][rows[0] > 0])
+    np.testing.assert_allclose(values, np.array([1, 1, 1, 2]) / np.sqrt(7), rtol=1e-6)
+    np.testing.assert_array_equal(rows[0], rows[1])
+    assert not rows[2].any()
+
+
+def test_location_features_lay_the_text_blocks_out_in_order() -> None:
+    from model.embedding_batch import EmbeddingBatch
+    from model.heads.location_head import (
+        LocationTexts,
+        location_features,
+        profile_char_ngrams,
+        tweet_word_ngrams,
+    )
+
+    dim = 3
+    batch = EmbeddingBatch(
+        {"text": np.ones((2, dim), np.float32)},
+        {"text": np.array([True, True])},
+        np.ones((2, dim), np.float32),
+    )
+    texts = LocationTexts(["Conway, AR", None], ["lunch @ Conway", "hello"])
+    x = location_features(
+        batch, np.zeros((2, dim)), np.zeros(2, bool), texts=texts, profile_ngrams=8, text_ngrams=16
+    )
+    base = (len(FEATURE_COMPONENTS) + 1) * dim + len(FEATURE_COMPONENTS) + 1
+    assert x.shape == (2, base + 8 + 16)
+    np.testing.assert_array_equal(x[:, base : base + 8], profile_char_ngrams(texts.profile, 8))
+    np.testing.assert_array_equal(x[:, base + 8 :], tweet_word_ngrams(texts.tweet, 16))
+    assert location_features(batch, np.zeros((2, dim)), np.zeros(2, bool)).shape == (2, base)

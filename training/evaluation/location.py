@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from model.heads.location_head import LinearLocation, location_features, profile_inputs
+from model.heads.location_head import LinearLocation, LocationTexts, location_features, profile_inputs
 from model.record import Tweet
 from training.heads.fit_location import ForestParams, city_label, fit_forest, single_row_latency_ms
 from training.metrics import accuracy_within_km
@@ -116,7 +116,7 @@ def served_head_run(
     embed_texts = embedder.embed_texts if "text" in embedder.config.components else None
     dim = int(embedder.config.dim)
     profile, present = profile_inputs([t.user_location for t in tweets], dim, embed_texts)
-    guesses = head.predict(batch, profile, present, k=1, profile_locations=[t.user_location for t in tweets])
+    guesses = head.predict(batch, profile, present, k=1, texts=LocationTexts.of(tweets))
     built = heads_summary(ckpt).get("heads", {})
     recorded = dict(built.get("location", {})) if isinstance(built, dict) else {}
     kind = "linear" if isinstance(head.flat, LinearLocation) else "forest"

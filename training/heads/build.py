@@ -173,7 +173,13 @@ def fit_location_head(
 ) -> dict[str, Any]:
     """The location head over the city-labelled training tweets' embeddings: the paper's forest or a
     logistic regression, whichever scores better on the validation split (choose_location_head)."""
-    from model.heads.location_head import PROFILE_NGRAM_FEATURES, location_features
+    from model.heads.location_head import (
+        FEATURE_COMPONENTS,
+        PROFILE_NGRAM_FEATURES,
+        TEXT_NGRAM_FEATURES,
+        LocationTexts,
+        location_features,
+    )
     from training.heads.embedding import profile_embeddings, select_rows
     from training.heads.fit_location import (
         choose_location_head,
@@ -189,21 +195,18 @@ def fit_location_head(
         return {"skipped": "fewer than 2 city-level places in the training split"}
     sub = [train[i] for i in labelled]
     profile, has_profile = profile_embeddings(embedder, sub)
-    ngrams = PROFILE_NGRAM_FEATURES
+    widths = PROFILE_NGRAM_FEATURES, TEXT_NGRAM_FEATURES  # profile char, tweet word n-gram blocks
     features = location_features(
-        select_rows(batch, labelled),
-        profile,
-        has_profile,
-        profile_locations=profile_texts(sub),
-        ngram_features=ngrams,
+        select_rows(batch, labelled), profile, has_profile, FEATURE_COMPONENTS, LocationTexts.of(sub), *widths
     )
     classes = {city_label(t) for t in sub}
     val_sub = [t for t in splits.val if city_label(t) in classes]
     val_features = location_features(
         embed_rows(embedder, val_sub, desc="embed val (location)"),
         *profile_embeddings(embedder, val_sub),
-        profile_locations=profile_texts(val_sub),
-        ngram_features=ngrams,
+        FEATURE_COMPONENTS,
+        LocationTexts.of(val_sub),
+        *widths,
     )
     t0 = time.perf_counter()
     head, choice = choose_location_head(
@@ -217,7 +220,7 @@ def fit_location_head(
     places_path = ckpt / ck.PLACES
     ckpt_places = json.loads(places_path.read_text(encoding="utf-8")) if places_path.is_file() else {}
     info = save_forest(
-        heads_dir, head, place_metadata(splits.all_tweets(), ckpt_places), options.forest, ngrams
+        heads_dir, head, place_metadata(splits.all_tweets(), ckpt_places), options.forest, *widths
     )
     info.update(
         rows=len(sub),
@@ -229,11 +232,6 @@ def fit_location_head(
         predict_one_ms=round(single_row_latency_ms(head, features), 2),
     )
     return info
-
-
-def profile_texts(tweets: Sequence[Tweet]) -> list[str | None]:
-    """Each tweet's profile-location text, as a request gives it to /predict-location."""
-    return [t.user_location for t in tweets]
 
 
 def fit_bot_head(

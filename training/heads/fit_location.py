@@ -186,9 +186,11 @@ def save_forest(
     forest: Any,
     places: dict[str, dict[str, Any]],
     params: ForestParams,
-    ngram_features: int = 0,
+    profile_ngrams: int = 0,
+    text_ngrams: int = 0,
 ) -> dict[str, Any]:
-    """Writes the location head: the forest (joblib), or a LinearLocation (npz) when that was chosen."""
+    """Writes the location head: the forest (joblib), or a LinearLocation (npz) when that was chosen;
+    ``profile_ngrams``, ``text_ngrams``: the widths of the n-gram blocks it was fitted with."""
     import joblib
 
     kind = "linear" if isinstance(forest, LinearLocation) else "forest"
@@ -202,7 +204,8 @@ def save_forest(
     meta = {
         "kind": kind,
         "components": list(FEATURE_COMPONENTS),
-        "profile_ngrams": int(ngram_features),  # location_head.PROFILE_NGRAM_FEATURES when fitted with them
+        "profile_ngrams": int(profile_ngrams),  # location_head.PROFILE_NGRAM_FEATURES when fitted with them
+        "text_ngrams": int(text_ngrams),  # location_head.TEXT_NGRAM_FEATURES when fitted with them
         "params": asdict(params),
         "places": {p: {k: m.get(k) for k in ("name", "type", "lat", "lon")} for p, m in used.items()},
     }
@@ -211,7 +214,8 @@ def save_forest(
     return {
         "kind": kind,
         "classes": len(forest.classes_),
-        "profile_ngrams": int(ngram_features),
+        "profile_ngrams": int(profile_ngrams),
+        "text_ngrams": int(text_ngrams),
         "bytes": written.stat().st_size,
     }
 

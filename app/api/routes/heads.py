@@ -31,6 +31,7 @@ from app.engine.inputs import TweetInput
 from app.engine.service import EmbeddingService
 from app.settings import Settings
 from model.embedding_batch import EmbeddingBatch
+from model.heads.location_head import LocationTexts
 
 router = APIRouter(tags=["heads"])
 
@@ -88,8 +89,8 @@ async def predict_location(
     check_k(body.k, settings)
     backend = service.require_head("location")
     inputs, batch = await _embed_request(body, service, backend, settings)
-    profiles = [it.tweet.user_location for it in inputs]
-    guesses = await service.run_head(backend.predict_location, batch, profiles, body.k)
+    texts = LocationTexts.of([it.tweet for it in inputs])
+    guesses = await service.run_head(backend.predict_location, batch, texts, body.k)
     return LocationResponse(
         results=[
             LocationResult(
