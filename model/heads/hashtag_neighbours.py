@@ -1,5 +1,7 @@
 """Hashtag recommendation by neighbours in the joint space: the hashtags of the training tweets
-whose average embedding (hashtags left out) is nearest the query's, weighted by cosine.
+whose average embedding (hashtags left out) is nearest the query's, each neighbour's vote weighted by
+its cosine or by 1/rank (build-heads chooses the weighting and the number of neighbours on the
+validation split; heads fitted before that vote by cosine).
 
 Why a second recommender: the paper's one (hashtag_index.py) scores single-hashtag embeddings
 against the query's other components, which works only as far as training aligned the hashtag
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 INDEX_FILE = "hashtag_neighbours.faiss"
 META_FILE = "hashtag_neighbours.json"
 DEFAULT_NEIGHBOURS = 50
+VOTE_WEIGHTINGS: tuple[str, ...] = ("cosine", "rank")
+"""cosine: a neighbour's vote is its cosine to the query (many near-equal cosines make the votes
+nearly uniform, so common tags win); rank: the r-th neighbour's vote is 1/r (the nearest few decide)."""
 
 
 def average_without(batch: EmbeddingBatch, leave_out: str = "hashtags") -> NDArray[np.float32]:
@@ -41,17 +46,26 @@ def average_without(batch: EmbeddingBatch, leave_out: str = "hashtags") -> NDArr
 
 
 class NeighbourHashtagRecommender:
-    def __init__(self, index: Any, row_tags: list[list[str]], neighbours: int = DEFAULT_NEIGHBOURS) -> None:
+    def __init__(
+        self,
+        index: Any,
+        row_tags: list[list[str]],
+        neighbours: int = DEFAULT_NEIGHBOURS,
+        weighting: str = "cosine",
+    ) -> None:
         if index.ntotal != len(row_tags):
             raise ValueError(f"neighbour index holds {index.ntotal} tweets for {len(row_tags)} tag lists")
+        if weighting not in VOTE_WEIGHTINGS:
+            raise ValueError(f"vote weighting must be one of {VOTE_WEIGHTINGS}, not {weighting!r}")
         self.index = index
         self.row_tags = row_tags
         self.neighbours = neighbours
+        self.weighting = weighting
 
     def recommend(
         self, batch: EmbeddingBatch, k: int, exclude_own: list[set[str]] | None = None
     ) -> list[list[tuple[str, float]]]:
-        """Top-k (tag, share of the neighbours' cosine weight) per tweet."""
+        """Top-k (tag, share of the neighbours' vote weight) per tweet."""
         queries = average_without(batch)  # (N, dim)
         n_search = min(self.neighbours, int(self.index.ntotal))
         if n_search == 0:
@@ -63,10 +77,9 @@ class NeighbourHashtagRecommender:
             weights: dict[str, float] = defaultdict(float)
             total = 0.0
             if np.linalg.norm(queries[i]) > 0:
-                for sim, row in zip(sims[i].tolist(), rows[i].tolist(), strict=True):
-                    if row < 0:
-                        continue
-                    w = max(float(sim), 0.0)
+                found = [(s, r) for s, r in zip(sims[i].tolist(), rows[i].tolist(), strict=True) if r >= 0]
+                for rank, (sim, row) in enumerate(found, start=1):
+                    w = 1.0 / rank if self.weighting == "rank" else max(float(sim), 0.0)
                     total += w
                     for tag in self.row_tags[row]:
                         weights[tag] += w
@@ -81,5 +94,8 @@ class NeighbourHashtagRecommender:
     def load(cls, heads_dir: Path) -> NeighbourHashtagRecommender:
         meta = json.loads((heads_dir / META_FILE).read_text(encoding="utf-8"))
         return cls(
-            load_index(heads_dir / INDEX_FILE), [list(t) for t in meta["row_tags"]], int(meta["neighbours"])
+            load_index(heads_dir / INDEX_FILE),
+            [list(t) for t in meta["row_tags"]],
+            int(meta["neighbours"]),
+            str(meta.get("weighting", "cosine")),
         )

@@ -87,16 +87,32 @@ def load_location_head(checkpoint: Path | VerifiedCheckpoint) -> LocationPredict
     """The location head load_heads gives the service, alone (None where build-heads wrote none):
     the same files, refused on the same manifest check, without loading the other heads."""
     ckpt_dir = checkpoint.path if isinstance(checkpoint, VerifiedCheckpoint) else Path(checkpoint)
-    heads_dir = ckpt_dir / HEADS_DIR
-    present = [names for names in LOCATION_FILES if all((heads_dir / n).is_file() for n in names)]
-    if not present:
+    if not _verified_head(checkpoint, LOCATION_FILES):
         return None
+    return LocationPredictor.load(ckpt_dir / HEADS_DIR)
+
+
+def load_neighbour_hashtags(checkpoint: Path | VerifiedCheckpoint) -> NeighbourHashtagRecommender | None:
+    """The joint-space neighbour hashtag head alone, as load_location_head (None where absent)."""
+    ckpt_dir = checkpoint.path if isinstance(checkpoint, VerifiedCheckpoint) else Path(checkpoint)
+    if not _verified_head(checkpoint, ((NEIGHBOUR_INDEX, NEIGHBOUR_META),)):
+        return None
+    return NeighbourHashtagRecommender.load(ckpt_dir / HEADS_DIR)
+
+
+def _verified_head(checkpoint: Path | VerifiedCheckpoint, alternatives: tuple[tuple[str, ...], ...]) -> bool:
+    """Whether one of ``alternatives`` (sets of head files) is on disk; CheckpointError where the
+    manifest does not verify or a present file of them is not listed."""
+    ckpt_dir = checkpoint.path if isinstance(checkpoint, VerifiedCheckpoint) else Path(checkpoint)
+    heads_dir = ckpt_dir / HEADS_DIR
+    if not any(all((heads_dir / n).is_file() for n in names) for names in alternatives):
+        return False
     listed = verify_checkpoint(checkpoint).files
-    for name in {n for names in LOCATION_FILES for n in names}:
+    for name in {n for names in alternatives for n in names}:
         rel = f"{HEADS_DIR}/{name}"
         if (heads_dir / name).is_file() and rel not in listed:
             raise CheckpointError(f"head file not in the manifest (refusing to load it): {rel}")
-    return LocationPredictor.load(heads_dir)
+    return True
 
 
 def heads_summary(ckpt_dir: Path) -> dict[str, object]:

@@ -14,7 +14,7 @@ from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_head import KimCnn, KnnBotDetector
 from model.heads.hashtag_index import HashtagRecommender
 from model.heads.hashtag_neighbours import NeighbourHashtagRecommender
-from model.heads.loader import load_heads
+from model.heads.loader import load_heads, load_neighbour_hashtags
 from model.heads.location_head import FEATURE_COMPONENTS, LocationPredictor, LocationTexts, location_features
 from model.heads.vector_index import build_index, normalise_rows
 from tests.heads_support import DIM, FakeEmbedder, tiny_tweets, write_work_dir
@@ -74,6 +74,40 @@ def test_neighbour_hashtags_by_hand() -> None:
     assert [t for t, _ in got] == ["b", "a", "c"]
     np.testing.assert_allclose([s for _, s in got], [1.0, 0.8 / 1.4, 0.0], rtol=1e-5)
     assert [t for t, _ in rec.recommend(query, k=2, exclude_own=[{"B"}])[0]] == ["a", "c"]
+    # Rank votes: the neighbours in cosine order (a b), (b), (c) vote 1, 1/2, 1/3 of total 11/6:
+    # a 1, b 1.5, c 1/3.
+    ranked = NeighbourHashtagRecommender(rec.index, rec.row_tags, neighbours=3, weighting="rank")
+    got = ranked.recommend(query, k=3)[0]
+    assert [t for t, _ in got] == ["b", "a", "c"]
+    np.testing.assert_allclose([s for _, s in got], np.array([1.5, 1.0, 1 / 3]) / (11 / 6), rtol=1e-5)
+    with pytest.raises(ValueError, match="vote weighting"):
+        NeighbourHashtagRecommender(rec.index, rec.row_tags, weighting="votes")
+
+
+def test_neighbour_votes_chosen_on_validation_by_brute_force() -> None:
+    from training.heads.fit_indexes import choose_neighbour_votes
+    from training.metrics import precision_recall_f1_at_k
+
+    rng = np.random.default_rng(4)
+    train = rng.normal(size=(60, 4)).astype(np.float32)  # (60, 4)
+    row_tags = [[f"t{i % 5}"] + ([f"u{i % 3}"] if i % 2 else []) for i in range(60)]
+    rec = NeighbourHashtagRecommender(build_index(train), row_tags)
+    val = rng.normal(size=(25, 4)).astype(np.float32)
+    val_batch = EmbeddingBatch({"text": val}, {"text": np.ones(25, bool)}, val)
+    truth = [{f"t{i % 5}"} for i in range(25)]
+    k, weighting, scores = choose_neighbour_votes(rec, val_batch, truth, grid=(1, 3, 10))
+    by_hand = {}
+    for w in ("cosine", "rank"):
+        for n in (1, 3, 10):
+            top = [
+                [tag for tag, _ in row]
+                for row in NeighbourHashtagRecommender(rec.index, row_tags, n, w).recommend(val_batch, 1)
+            ]
+            by_hand[f"{w} votes, {n} neighbours"] = round(precision_recall_f1_at_k(top, truth, 1)[2], 4)
+    assert scores == by_hand
+    best = max(by_hand.values())
+    first = next(name for name, f1 in by_hand.items() if f1 == best)  # cosine before rank, fewer first
+    assert first == f"{weighting} votes, {k} neighbours"
 
 
 def test_location_features_zero_absent_parts_and_flag_them() -> None:
@@ -165,6 +199,16 @@ def test_built_heads_round_trip_through_save_and_load(
     batch = embedder.embed(tweets)
     assert heads.hashtags is not None and heads.location is not None and heads.bots is not None
     assert isinstance(heads.hashtags, NeighbourHashtagRecommender)  # build-heads' default method
+    alone = load_neighbour_hashtags(ckpt)
+    assert alone is not None and (alone.neighbours, alone.weighting) == (
+        heads.hashtags.neighbours,
+        heads.hashtags.weighting,
+    )
+    chosen = json.loads((ckpt / "heads" / "heads.json").read_text())["heads"]["hashtag_neighbours"]
+    assert chosen["selection"]["metric"] == "validation F1@1"  # the default: chosen on validation
+    assert (
+        f"{chosen['weighting']} votes, {chosen['neighbours']} neighbours" in chosen["selection"]["validation"]
+    )
     assert isinstance(heads.hashtags_paper, HashtagRecommender)
     recs = heads.hashtags.recommend(batch, k=3)
     assert all(r[0][0].startswith(f"tag{t.hashtags[0][3]}") for r, t in zip(recs, tweets, strict=True))

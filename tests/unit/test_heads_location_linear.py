@@ -111,3 +111,35 @@ def test_linear_grid_goes_below_its_smallest_c_while_that_is_best() -> None:
     linear = {float(k.split("=")[1]): v for k, v in choice["validation"].items() if k.startswith("linear")}
     assert set(linear) == {1e-4, 1e-3, 0.01, 0.1, 1.0}  # two decades below the grid, none past the bound
     assert linear[1e-4] > linear[1e-3] > linear[0.01]  # each step down was taken because it was best
+
+
+def test_optional_tail_is_kept_where_it_carries_the_signal_and_dropped_on_a_tie() -> None:
+    params = ForestParams(n_estimators=5, max_depth=1, n_jobs=1)
+    noise, train_y = _data(300, 0, informative=False)
+    signal, _ = _data(300, 0)  # same seed: the same labels, their directions in these columns
+    val_noise, val_y = _data(120, 1, informative=False)
+    val_signal, _ = _data(120, 1)
+    # The tail (the last 12 columns) is the only informative block: the head must read it.
+    head, choice = choose_location_head(
+        np.hstack([noise, signal]),
+        train_y,
+        np.hstack([val_noise, val_signal]),
+        val_y,
+        params,
+        optional_tail=12,
+    )
+    assert choice["kind"] == "linear" and not choice["dropped_tail"]
+    assert isinstance(head, LinearLocation) and head.coef.shape[1] == 24
+    assert any("without the last 12 columns" in name for name in choice["validation"])
+    # A tail of zeros changes nothing: the tie goes to the head without it.
+    zeros, val_zeros = np.zeros((300, 12), np.float32), np.zeros((120, 12), np.float32)
+    head, choice = choose_location_head(
+        np.hstack([signal, zeros]),
+        train_y,
+        np.hstack([val_signal, val_zeros]),
+        val_y,
+        params,
+        optional_tail=12,
+    )
+    assert choice["dropped_tail"] and choice["chosen"].endswith("without the last 12 columns")
+    assert isinstance(head, LinearLocation) and head.coef.shape[1] == 12

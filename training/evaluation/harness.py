@@ -109,7 +109,8 @@ class Evaluation:
         """Every task one embedding model can do (``full`` adds the larger forest, the CNN and the
         behaviour + embedding statistics bot forest);
         ``transform`` rewrites the test tweets first (hashtags as text); ``served``: the checkpoint
-        whose location head (the one the service loads) is scored beside the evaluation's forest."""
+        whose location head (the one the service loads) is scored beside the evaluation's forest, and
+        whose neighbour hashtag head is the one scored (a model without heads gets the fixed one)."""
         comps = set(embedder.config.components)
         test = self.splits.test
         if transform is not None:
@@ -135,14 +136,20 @@ class Evaluation:
                     f"{name}: hashtags (paper)",
                     lambda: tag_eval.joint_recommendations(embedder, self.splits.train, batch, rows),
                 )
-            train_b = embed_all(embedder, tagged_train, desc=f"{name} tagged train")
-            recs[tag_eval.NEIGHBOUR_METHOD] = _timed(
-                self.timings,
-                f"{name}: hashtags (neighbours)",
-                lambda: tag_eval.neighbour_recommendations(
-                    tagged_train, train_b, batch, rows, self.options.hashtag_neighbours
-                ),
+            served_tags = (
+                None if served is None else tag_eval.served_neighbour_recommendations(served, batch, rows)
             )
+            if served_tags is not None:  # the head the service answers with, as build-heads chose it
+                recs[tag_eval.NEIGHBOUR_METHOD], out["hashtag_head"] = served_tags
+            else:  # a comparison model without heads: the fixed neighbour head, fitted here
+                train_b = embed_all(embedder, tagged_train, desc=f"{name} tagged train")
+                recs[tag_eval.NEIGHBOUR_METHOD] = _timed(
+                    self.timings,
+                    f"{name}: hashtags (neighbours)",
+                    lambda: tag_eval.neighbour_recommendations(
+                        tagged_train, train_b, batch, rows, self.options.hashtag_neighbours
+                    ),
+                )
             out["hashtags"] = {method: tag_eval.prf_curve(r, truth) for method, r in recs.items()}
         out["location"] = self._location(name, embedder, full, served)
         out["bots"] = self._bots(name, embedder, full)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from model.heads.hashtag_index import HashtagRecommender
@@ -91,3 +92,26 @@ def neighbour_recommendations(
     recommender = NeighbourHashtagRecommender(build_index(average_without(train_batch)), row_tags, neighbours)
     queries = drop_components(test_batch.rows(list(rows)), {"hashtags"})
     return [[t for t, _ in r] for r in recommender.recommend(queries, k=max(KS))]
+
+
+def served_neighbour_recommendations(
+    ckpt: Path, test_batch: Any, rows: Sequence[int]
+) -> tuple[list[list[str]], dict[str, Any]] | None:
+    """The checkpoint's own neighbour head (model.heads.loader, as the service loads it, with the
+    neighbour count and vote weighting build-heads chose) on the test queries, and what it is; None
+    where the checkpoint has none."""
+    from model.heads.loader import heads_summary, load_neighbour_hashtags
+
+    head = load_neighbour_hashtags(ckpt)
+    if head is None:
+        return None
+    queries = drop_components(test_batch.rows(list(rows)), {"hashtags"})
+    built = heads_summary(ckpt).get("heads", {})
+    recorded = dict(built.get("hashtag_neighbours", {})) if isinstance(built, dict) else {}
+    info = {
+        "source": "checkpoint",
+        "neighbours": head.neighbours,
+        "weighting": head.weighting,
+        "selection": recorded.get("selection", {"metric": "not recorded"}),
+    }
+    return [[t for t, _ in r] for r in head.recommend(queries, k=max(KS))], info

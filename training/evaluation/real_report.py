@@ -169,6 +169,17 @@ def head_choice_line(metrics: dict[str, Any], corpus: str, preset: str) -> str |
     return f"- {corpus} [{preset}]: {scores}; served: {choice['chosen']} (test {served['accuracy']}%)"
 
 
+def hashtag_choice_line(metrics: dict[str, Any], corpus: str, preset: str) -> str | None:
+    """One line: the neighbour hashtag heads compared on validation and the one served."""
+    head = metrics["joint"].get("hashtag_head")
+    if not head or "validation" not in head.get("selection", {}):
+        return None
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in head["selection"]["validation"].items())
+    return (
+        f"- {corpus} [{preset}]: {scores}; served: {head['weighting']} votes, {head['neighbours']} neighbours"
+    )
+
+
 def budget_lines(summary: dict[str, Any], first_run: float) -> list[str]:
     """The issue's time budget against this run: wall time, and the CPU time of the step processes
     (what a loaded machine does not inflate as much; with every core busy an idle machine needs at
@@ -264,6 +275,21 @@ def write_real_report(summary: dict[str, Any], out_dir: Path) -> Path:
             "loads it:",
             "",
             *tried,
+            "",
+        ]
+    tag_tried = [
+        line
+        for corpus, runs in corpora.items()
+        for run in runs
+        if (line := hashtag_choice_line(loaded[(corpus, run["preset"])], corpus, run["preset"]))
+    ]
+    if tag_tried:
+        md += [
+            "What `build-heads` compared for the served hashtag head (validation F1@1 of the "
+            "joint-space neighbour votes: the number of neighbours as the TF-IDF voting baseline's grid, "
+            "each neighbour's vote its cosine or 1/rank):",
+            "",
+            *tag_tried,
             "",
         ]
     if missing:

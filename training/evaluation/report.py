@@ -119,6 +119,21 @@ def served_location_note(metrics: dict[str, Any]) -> str | None:
     )
 
 
+def served_hashtag_note(metrics: dict[str, Any]) -> str | None:
+    """One sentence on the neighbour hashtag head scored for the joint model: the checkpoint's own,
+    with what build-heads chose on validation (None for metrics of a fixed head fitted here)."""
+    head = metrics["joint"].get("hashtag_head")
+    if not head:
+        return None
+    sel = head.get("selection", {})
+    tried = ", ".join(f"{k} {float(v):.4f}" for k, v in (sel.get("validation") or {}).items())
+    why = f" by {sel.get('metric')} ({tried})" if tried else f" ({sel.get('metric', 'not recorded')})"
+    return (
+        f"Served head ({NEIGHBOUR_METHOD}): the checkpoint's own, as the service loads it: "
+        f"{head.get('neighbours')} neighbours, {head.get('weighting')} votes, chosen by build-heads{why}."
+    )
+
+
 def unscored_served_note(metrics: dict[str, Any]) -> str | None:
     """Why the served location head has no row, where it has none (else None)."""
     if served_location_key(location_methods(metrics)) is not None:
@@ -457,6 +472,8 @@ def write_report(metrics: dict[str, Any], out_dir: Path, command: str | None = N
         ]
         md += [*_table(["method (P / R / F1)", *[f"k={k}" for k in (1, 2, 3, 4, 5)]], rows), ""]
         md += [f"![hashtags]({FIG_HASHTAGS})", ""]
+        if (tag_note := served_hashtag_note(metrics)) is not None:
+            md += [tag_note, ""]
     loc = location_methods(metrics)
     md += [
         "## Location prediction (paper Table 4)",

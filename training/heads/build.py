@@ -46,7 +46,7 @@ class BuildHeadsOptions:
     forest: ForestParams = field(default_factory=ForestParams)
     device: str = "auto"
     hashtag_method: str = "neighbours"
-    hashtag_neighbours: int = 50
+    hashtag_neighbours: int = 0  # 0: the number and the vote weighting chosen on validation
     embeddings: Path | None = None  # an embed-batch Parquet of the same checkpoint
 
     def __post_init__(self) -> None:
@@ -95,7 +95,7 @@ def run_build_heads(
     batch = embed_rows(embedder, splits.train, desc="embed train")
 
     heads: dict[str, Any] = {}
-    heads.update(fit_hashtag_heads(heads_dir, embedder, splits.train, batch, options))
+    heads.update(fit_hashtag_heads(heads_dir, embedder, splits, batch, embed_rows, options))
     heads.update(fit_retrieval_heads(heads_dir, splits.train, batch, options))
     heads["location"] = fit_location_head(heads_dir, ckpt, embedder, splits, batch, embed_rows, options)
     heads["bots"] = fit_bot_head(heads_dir, embedder, splits, embed_rows, options)
@@ -113,7 +113,12 @@ def run_build_heads(
 
 
 def fit_hashtag_heads(
-    heads_dir: Path, embedder: Any, train: Sequence[Tweet], batch: EmbeddingBatch, options: BuildHeadsOptions
+    heads_dir: Path,
+    embedder: Any,
+    splits: Splits,
+    batch: EmbeddingBatch,
+    embed_rows: EmbedRows,
+    options: BuildHeadsOptions,
 ) -> dict[str, Any]:
     """The paper's hashtag index (max cosine to hashtag embeddings) and the neighbours' hashtags."""
     from training.heads.fit_indexes import (
@@ -124,6 +129,7 @@ def fit_hashtag_heads(
     )
 
     heads: dict[str, Any] = {}
+    train = splits.train
     counts = hashtag_counts(train)
     tags = sorted(counts)
     if not tags:
@@ -135,8 +141,13 @@ def fit_hashtag_heads(
             heads_dir, tags, embed_hashtags(embedder, tags), counts, options.hnsw_threshold
         )
     if tags:
+        validation = None
+        val_tagged = [t for t in splits.val if t.hashtags]
+        if options.hashtag_neighbours <= 0 and val_tagged:
+            val_batch = embed_rows(embedder, val_tagged, desc="embed val (hashtags)")
+            validation = (val_batch, [{h.lower() for h in t.hashtags} for t in val_tagged])
         heads["hashtag_neighbours"] = write_neighbour_hashtags(
-            heads_dir, list(train), batch, options.hashtag_neighbours, options.hnsw_threshold
+            heads_dir, list(train), batch, options.hashtag_neighbours, options.hnsw_threshold, validation
         )
     return heads
 
@@ -215,7 +226,14 @@ def fit_location_head(
         val_features,
         [city_label(t) or "" for t in val_sub],
         options.forest,
+        # The tweet-text block is last in location_features; whether it adds to what the text branch
+        # already carries depends on the branch (a pretrained encoder carries the words), so the
+        # validation split decides.
+        optional_tail=TEXT_NGRAM_FEATURES,
     )
+    if choice.pop("dropped_tail"):
+        widths = PROFILE_NGRAM_FEATURES, 0
+        features = features[:, : features.shape[1] - TEXT_NGRAM_FEATURES]
     fit_s = time.perf_counter() - t0
     places_path = ckpt / ck.PLACES
     ckpt_places = json.loads(places_path.read_text(encoding="utf-8")) if places_path.is_file() else {}

@@ -42,8 +42,12 @@ def build_heads(
         ),
     ] = "neighbours",
     hashtag_neighbours: Annotated[
-        int, typer.Option(help="Training tweets voting in 'neighbours' mode.")
-    ] = 50,
+        int,
+        typer.Option(
+            help="Training tweets voting in 'neighbours' mode, with cosine votes; 0 (default): the number "
+            "(5-100) and the vote weighting (cosine or 1/rank) chosen by F1@1 on the validation split."
+        ),
+    ] = 0,
     bot_recent: Annotated[
         int | None,
         typer.Option(

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from model.heads.hashtag_index import INDEX_FILE, TAGS_FILE
 from model.heads.vector_index import DEFAULT_HNSW_THRESHOLD, build_index, save_index
 from model.record import Tweet
+from training.baselines.hashtags import NEIGHBOUR_GRID
 from training.heads.embedding import Embedder
 
 
@@ -69,12 +70,22 @@ def write_neighbour_hashtags(
     batch: Any,
     neighbours: int,
     hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
+    validation: tuple[Any, list[set[str]]] | None = None,
 ) -> dict[str, Any]:
     """The joint-space neighbour recommender: training tweets with hashtags, by their average
-    embedding without the hashtag component, each with its (lower-cased, distinct) hashtags."""
+    embedding without the hashtag component, each with its (lower-cased, distinct) hashtags.
+
+    ``neighbours`` > 0 fixes the number of voting neighbours, with cosine votes (the head before
+    issue 12); 0 chooses the number and the vote weighting by F1@1 on ``validation`` (the validation
+    tweets with hashtags, embedded, and their lower-cased hashtags: choose_neighbour_votes), and
+    falls back to the fixed head's settings without validation tweets."""
+    from model.heads.hashtag_neighbours import (
+        DEFAULT_NEIGHBOURS,
+        NeighbourHashtagRecommender,
+        average_without,
+    )
     from model.heads.hashtag_neighbours import INDEX_FILE as NEIGHBOUR_INDEX
     from model.heads.hashtag_neighbours import META_FILE as NEIGHBOUR_META
-    from model.heads.hashtag_neighbours import average_without
 
     rows = [i for i, t in enumerate(tweets) if t.hashtags]
     vectors = average_without(batch.rows(rows))  # (R, dim)
@@ -82,6 +93,50 @@ def write_neighbour_hashtags(
     row_tags = [list(dict.fromkeys(h.lower() for h in tweets[rows[j]].hashtags)) for j in keep]
     index = build_index(vectors[keep], hnsw_threshold)
     save_index(index, heads_dir / NEIGHBOUR_INDEX)
-    meta = {"row_tags": row_tags, "neighbours": neighbours}
+    weighting = "cosine"
+    selection: dict[str, Any] = {"metric": f"fixed: --hashtag-neighbours {neighbours}"}
+    if neighbours <= 0:
+        if validation is not None and validation[1] and keep:
+            recommender = NeighbourHashtagRecommender(index, row_tags)
+            neighbours, weighting, scores = choose_neighbour_votes(recommender, *validation)
+            selection = {"metric": "validation F1@1", "validation": scores, "queries": len(validation[1])}
+        else:
+            neighbours = DEFAULT_NEIGHBOURS
+            selection = {"metric": "no validation tweets with hashtags: the fixed head's settings"}
+    meta = {"row_tags": row_tags, "neighbours": neighbours, "weighting": weighting}
     (heads_dir / NEIGHBOUR_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    return {"tweets": len(keep), "neighbours": neighbours, "index": type(index).__name__}
+    return {
+        "tweets": len(keep),
+        "neighbours": neighbours,
+        "weighting": weighting,
+        "selection": selection,
+        "index": type(index).__name__,
+    }
+
+
+def choose_neighbour_votes(
+    recommender: Any,
+    val_batch: Any,
+    val_truth: Sequence[set[str]],
+    grid: Sequence[int] = NEIGHBOUR_GRID,
+) -> tuple[int, str, dict[str, float]]:
+    """The number of neighbours (``grid``, the TF-IDF voting baseline's) and the vote weighting
+    (hashtag_neighbours.VOTE_WEIGHTINGS) with the best F1@1 on the validation tweets; on a tie the
+    earlier weighting (cosine, the fixed head's), then the fewer neighbours. Returns them and every
+    candidate's score. The test split is never an argument."""
+    from model.heads.hashtag_neighbours import VOTE_WEIGHTINGS, NeighbourHashtagRecommender
+    from training.metrics import precision_recall_f1_at_k
+
+    scores: dict[str, float] = {}
+    best: tuple[float, int, str] | None = None
+    for weighting in VOTE_WEIGHTINGS:
+        for k in sorted(grid):
+            candidate = NeighbourHashtagRecommender(recommender.index, recommender.row_tags, k, weighting)
+            top = [[tag for tag, _ in row] for row in candidate.recommend(val_batch, 1)]
+            f1 = precision_recall_f1_at_k(top, val_truth, 1)[2]
+            scores[f"{weighting} votes, {k} neighbours"] = round(f1, 4)
+            if best is None or f1 > best[0]:
+                best = (f1, k, weighting)
+    if best is None:
+        raise ValueError("empty neighbour grid")
+    return best[1], best[2], scores

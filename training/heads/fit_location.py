@@ -123,37 +123,37 @@ def choose_location_head(
     max_c: float = LINEAR_C_MAX,
     forest: Any = None,
     min_c: float = LINEAR_C_MIN,
+    optional_tail: int = 0,
 ) -> tuple[Any, dict[str, Any]]:
     """The forest and the linear head (C on validation, the grid widened up or down while its edge
     value is best: selection.next_c) fitted on ``train``; the one with the better validation accuracy
     is returned (the forest on a tie, it is the paper's; between linear heads, the smaller C), with
     what was compared. Without validation rows the forest is kept, as before. ``forest``: one already
-    fitted on the same rows with ``params`` (not fitted again)."""
-    from training.baselines.selection import next_c
-
+    fitted on the same rows with ``params`` (not fitted again). ``optional_tail`` > 0: the linear grid
+    also runs without the features' last ``optional_tail`` columns (a block that helps some text
+    branches and not others), and a head fitted without them wins ties; ``info["dropped_tail"]`` says
+    whether the returned head reads them."""
     t0 = time.perf_counter()
     forest = fit_forest(train_x, train_y, params) if forest is None else forest
     info: dict[str, Any] = {"forest_fit_s": round(time.perf_counter() - t0, 1)}
     if len(val_y) == 0:
-        return forest, {**info, "kind": "forest", "metric": "no validation tweets"}
+        return forest, {**info, "kind": "forest", "metric": "no validation tweets", "dropped_tail": False}
     forest_accuracy = _accuracy(forest, val_x, val_y)
     scores = {"forest": round(forest_accuracy, 4)}
-    # (accuracy, the forest first on a tie, then the smaller C), head, name
-    best: tuple[tuple[float, int, float], Any, str] = ((forest_accuracy, 1, 0.0), forest, "forest")
-    todo = sorted(grid)
+    # (accuracy, the forest first on a tie, then fewer columns, then the smaller C), head, name
+    best: tuple[tuple[float, int, int, float], Any, str] = ((forest_accuracy, 1, 0, 0.0), forest, "forest")
     t0 = time.perf_counter()
-    linear_scores: dict[float, float] = {}
-    fitter = LinearFitter(train_x, train_y, seed=params.random_state)
-    while todo:
-        c = todo.pop(0)
-        linear = fitter.fit(c)
-        accuracy = _accuracy(linear, val_x, val_y)
-        scores[f"linear C={c:g}"] = round(accuracy, 4)
-        linear_scores[c] = accuracy
-        if (accuracy, 0, -c) > best[0]:
-            best = ((accuracy, 0, -c), linear, f"linear C={c:g}")
-        if not todo and (following := next_c(linear_scores, min_c, max_c)) is not None:
-            todo.append(following)
+    width = train_x.shape[1]
+    for tail in (0, optional_tail) if optional_tail else (0,):
+        keep = width - tail
+        suffix = f" without the last {tail} columns" if tail else ""
+        for c, linear, accuracy in _linear_grid(
+            train_x[:, :keep], train_y, val_x[:, :keep], val_y, grid, min_c, max_c, params.random_state
+        ):
+            name = f"linear C={c:g}{suffix}"
+            scores[name] = round(accuracy, 4)
+            if (key := (accuracy, 0, 1 if tail else 0, -c)) > best[0]:
+                best = (key, linear, name)
     info["linear_fit_s"] = round(time.perf_counter() - t0, 1)
     kind = "forest" if best[2] == "forest" else "linear"
     return best[1], {
@@ -162,7 +162,35 @@ def choose_location_head(
         "chosen": best[2],
         "validation": scores,
         "metric": "validation accuracy",
+        "dropped_tail": bool(best[0][2]),
     }
+
+
+def _linear_grid(
+    train_x: NDArray[np.floating],
+    train_y: list[str],
+    val_x: NDArray[np.floating],
+    val_y: list[str],
+    grid: tuple[float, ...],
+    min_c: float,
+    max_c: float,
+    seed: int,
+) -> list[tuple[float, LinearLocation, float]]:
+    """(C, head, validation accuracy) for every C of ``grid`` and of its widening (selection.next_c)."""
+    from training.baselines.selection import next_c
+
+    todo = sorted(grid)
+    scores: dict[float, float] = {}
+    out: list[tuple[float, LinearLocation, float]] = []
+    fitter = LinearFitter(train_x, train_y, seed=seed)
+    while todo:
+        c = todo.pop(0)
+        linear = fitter.fit(c)
+        scores[c] = _accuracy(linear, val_x, val_y)
+        out.append((c, linear, scores[c]))
+        if not todo and (following := next_c(scores, min_c, max_c)) is not None:
+            todo.append(following)
+    return out
 
 
 def single_row_latency_ms(forest: Any, features: NDArray[np.floating], repeats: int = 30) -> float:
