@@ -326,3 +326,29 @@ def test_location_features_lay_the_text_blocks_out_in_order() -> None:
     np.testing.assert_array_equal(x[:, base : base + 8], profile_char_ngrams(texts.profile, 8))
     np.testing.assert_array_equal(x[:, base + 8 :], tweet_word_ngrams(texts.tweet, 16))
     assert location_features(batch, np.zeros((2, dim)), np.zeros(2, bool)).shape == (2, base)
+
+
+def test_the_evaluated_neighbour_head_says_whether_the_service_answers_with_it(
+    built_checkpoint: tuple[Path, Path, FakeEmbedder],
+) -> None:
+    from training.evaluation.hashtags import PAPER_METHOD, served_neighbour_recommendations
+    from training.evaluation.real_report import hashtag_choice_line
+    from training.evaluation.report import served_hashtag_note
+
+    ckpt, _, embedder = built_checkpoint
+    batch = embedder.embed(tiny_tweets(6, seed=3))
+    scored = served_neighbour_recommendations(ckpt, batch, range(6))
+    assert scored is not None and scored[1]["served"] is True
+    summary_file = ckpt / "heads" / "heads.json"
+    summary = json.loads(summary_file.read_text())
+    summary["hashtag_method"] = "tags"  # as `build-heads --hashtag-method tags` writes it
+    summary_file.write_text(json.dumps(summary))
+    write_manifest(ckpt)
+    assert not isinstance(load_heads(ckpt).hashtags, NeighbourHashtagRecommender)
+    scored = served_neighbour_recommendations(ckpt, batch, range(6))
+    assert scored is not None and scored[1]["served"] is False
+    metrics = {"joint": {"hashtag_head": scored[1]}}
+    note = served_hashtag_note(metrics)
+    assert note is not None and note.startswith(f"Served head: {PAPER_METHOD}")
+    line = hashtag_choice_line(metrics, "corpus", "preset")
+    assert line is not None and line.endswith("but the paper's max-cosine head is served")

@@ -99,17 +99,20 @@ def served_neighbour_recommendations(
 ) -> tuple[list[list[str]], dict[str, Any]] | None:
     """The checkpoint's own neighbour head (model.heads.loader, as the service loads it, with the
     neighbour count and vote weighting build-heads chose) on the test queries, and what it is; None
-    where the checkpoint has none."""
+    where the checkpoint has none. ``served`` says whether the service answers with it: heads.json's
+    hashtag_method "tags" serves the paper's max-cosine head, and this one is then a comparison."""
     from model.heads.loader import heads_summary, load_neighbour_hashtags
 
     head = load_neighbour_hashtags(ckpt)
     if head is None:
         return None
     queries = drop_components(test_batch.rows(list(rows)), {"hashtags"})
-    built = heads_summary(ckpt).get("heads", {})
+    summary = heads_summary(ckpt)
+    built = summary.get("heads", {})
     recorded = dict(built.get("hashtag_neighbours", {})) if isinstance(built, dict) else {}
     info = {
         "source": "checkpoint",
+        "served": summary.get("hashtag_method", "neighbours") == "neighbours",
         "neighbours": head.neighbours,
         "weighting": head.weighting,
         "selection": recorded.get("selection", {"metric": "not recorded"}),

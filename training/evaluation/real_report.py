@@ -175,9 +175,10 @@ def hashtag_choice_line(metrics: dict[str, Any], corpus: str, preset: str) -> st
     if not head or "validation" not in head.get("selection", {}):
         return None
     scores = ", ".join(f"{k} {v:.4f}" for k, v in head["selection"]["validation"].items())
-    return (
-        f"- {corpus} [{preset}]: {scores}; served: {head['weighting']} votes, {head['neighbours']} neighbours"
-    )
+    chosen = f"{head['weighting']} votes, {head['neighbours']} neighbours"
+    if not head.get("served", True):
+        return f"- {corpus} [{preset}]: {scores}; chosen: {chosen}, but the paper's max-cosine head is served"
+    return f"- {corpus} [{preset}]: {scores}; served: {chosen}"
 
 
 def budget_lines(summary: dict[str, Any], first_run: float) -> list[str]:

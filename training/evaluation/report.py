@@ -128,10 +128,13 @@ def served_hashtag_note(metrics: dict[str, Any]) -> str | None:
     sel = head.get("selection", {})
     tried = ", ".join(f"{k} {float(v):.4f}" for k, v in (sel.get("validation") or {}).items())
     why = f" by {sel.get('metric')} ({tried})" if tried else f" ({sel.get('metric', 'not recorded')})"
-    return (
-        f"Served head ({NEIGHBOUR_METHOD}): the checkpoint's own, as the service loads it: "
-        f"{head.get('neighbours')} neighbours, {head.get('weighting')} votes, chosen by build-heads{why}."
-    )
+    what = f"{head.get('neighbours')} neighbours, {head.get('weighting')} votes, chosen by build-heads{why}."
+    if not head.get("served", True):
+        return (
+            f"Served head: {PAPER_METHOD} (build-heads --hashtag-method tags); {NEIGHBOUR_METHOD} is "
+            f"the checkpoint's own neighbour head, scored beside it: {what}"
+        )
+    return f"Served head ({NEIGHBOUR_METHOD}): the checkpoint's own, as the service loads it: {what}"
 
 
 def unscored_served_note(metrics: dict[str, Any]) -> str | None:
