@@ -15,7 +15,7 @@ import numpy as np
 
 from model.embedder import TweetEmbedder
 from model.heads.loader import load_heads
-from model.heads.location_head import LocationPredictor, LocationTexts, profile_inputs
+from model.heads.location_head import LocationContext, LocationPredictor, profile_inputs
 from model.record import Tweet
 
 
@@ -51,7 +51,7 @@ def compare(
             heads.location.profile_ngrams,
             heads.location.text_ngrams,
         )
-        texts = LocationTexts.of(tweets)
+        texts = LocationContext.of(tweets)
         proba = predictor.predict_proba(batch, profile, present, texts)  # (N, P)
         top5 = np.argsort(-proba, axis=1)[:, :5]
         _one_row_ms(predictor, batch, profile, present, texts, 0)  # warm-up
@@ -71,7 +71,7 @@ def compare(
 
 
 def _one_row_ms(
-    predictor: Any, batch: Any, profile: np.ndarray, present: np.ndarray, texts: LocationTexts, i: int
+    predictor: Any, batch: Any, profile: np.ndarray, present: np.ndarray, texts: LocationContext, i: int
 ) -> float:
     from model.embedding_batch import EmbeddingBatch
 
@@ -81,6 +81,6 @@ def _one_row_ms(
         batch.average[i : i + 1],
     )
     started = time.perf_counter()
-    one = LocationTexts(texts.profile[i : i + 1], texts.tweet[i : i + 1])
+    one = LocationContext(texts.profile[i : i + 1], texts.tweet[i : i + 1], texts.authors()[i : i + 1])
     predictor.predict_proba(row, profile[i : i + 1], present[i : i + 1], one)
     return 1000 * (time.perf_counter() - started)

@@ -19,7 +19,7 @@ import numpy as np
 from model.config import ModelConfig
 from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_features import BotUser
-from model.heads.location_head import LocationTexts, PlaceGuess
+from model.heads.location_head import LocationContext, PlaceGuess
 from model.record import Tweet
 
 HEAD_NAMES: tuple[str, ...] = ("hashtags", "location", "bots", "image_index", "text_index")
@@ -87,8 +87,10 @@ class Backend(Protocol):
         self, batch: EmbeddingBatch, k: int, exclude: list[set[str]] | None
     ) -> list[list[tuple[str, float]]]: ...
 
-    def predict_location(self, batch: EmbeddingBatch, texts: LocationTexts, k: int) -> list[list[PlaceGuess]]:
-        """Top-k places per tweet; texts: each tweet's profile location and own text, as sent."""
+    def predict_location(
+        self, batch: EmbeddingBatch, texts: LocationContext, k: int
+    ) -> list[list[PlaceGuess]]:
+        """Top-k places per tweet; texts: each tweet's profile location, own text and author, as sent."""
         ...
 
     def bot_scores(self, user_tweet_averages: list[np.ndarray]) -> np.ndarray:

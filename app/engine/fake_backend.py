@@ -18,7 +18,7 @@ import numpy as np
 from app.engine.backend import HEAD_NAMES, BotExplanation
 from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_features import BotUser
-from model.heads.location_head import LocationTexts, PlaceGuess
+from model.heads.location_head import LocationContext, PlaceGuess
 from model.record import COMPONENTS, Tweet
 from model.tokenizer import tokenize
 
@@ -141,7 +141,9 @@ class FakeBackend:
             out.append(ranked[:k])
         return out
 
-    def predict_location(self, batch: EmbeddingBatch, texts: LocationTexts, k: int) -> list[list[PlaceGuess]]:
+    def predict_location(
+        self, batch: EmbeddingBatch, texts: LocationContext, k: int
+    ) -> list[list[PlaceGuess]]:
         logits = 5.0 * (batch.average @ self._places.T)  # (N, P)
         for i, profile in enumerate(texts.profile):
             if profile:

@@ -18,7 +18,7 @@ from app.engine.backend import HEAD_NAMES, BotExplanation, Embedder
 from app.engine.errors import HeadMissingError
 from model.embedding_batch import EmbeddingBatch
 from model.heads.bot_features import BotUser
-from model.heads.location_head import LocationTexts, PlaceGuess, profile_inputs
+from model.heads.location_head import LocationContext, PlaceGuess, profile_inputs
 from model.record import Tweet
 
 if TYPE_CHECKING:
@@ -134,7 +134,9 @@ class ModelBackend:
         result = head.recommend(batch, k, exclude_own=exclude)
         return [[(str(tag), float(score)) for tag, score in row] for row in result]
 
-    def predict_location(self, batch: EmbeddingBatch, texts: LocationTexts, k: int) -> list[list[PlaceGuess]]:
+    def predict_location(
+        self, batch: EmbeddingBatch, texts: LocationContext, k: int
+    ) -> list[list[PlaceGuess]]:
         has_text = "text" in self.embedder.config.components  # profiles go through the text branch
         profile, profile_present = profile_inputs(
             texts.profile, self.dim, self.embedder.embed_texts if has_text else None

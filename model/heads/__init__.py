@@ -4,7 +4,7 @@ from model.heads.bot_forest import ForestBotDetector, user_statistics
 from model.heads.bot_head import BotDetector, CnnBotDetector, KnnBotDetector
 from model.heads.hashtag_index import HashtagRecommender
 from model.heads.loader import Heads, load_heads
-from model.heads.location_head import LocationPredictor, LocationTexts, PlaceGuess, location_features
+from model.heads.location_head import LocationContext, LocationPredictor, PlaceGuess, location_features
 from model.heads.retrieval_index import RetrievalIndex
 
 __all__ = [
@@ -14,8 +14,8 @@ __all__ = [
     "HashtagRecommender",
     "Heads",
     "KnnBotDetector",
+    "LocationContext",
     "LocationPredictor",
-    "LocationTexts",
     "PlaceGuess",
     "RetrievalIndex",
     "load_heads",

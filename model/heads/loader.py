@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.checkpoint import CheckpointError, VerifiedCheckpoint, verify_checkpoint
+from model.heads.author_places import AUTHOR_PLACES_FILE
 from model.heads.bot_forest import ForestBotDetector
 from model.heads.bot_head import CnnBotDetector, KnnBotDetector, load_bot_detector
 from model.heads.bot_selected import SelectedBotDetector
@@ -87,7 +88,7 @@ def load_location_head(checkpoint: Path | VerifiedCheckpoint) -> LocationPredict
     """The location head load_heads gives the service, alone (None where build-heads wrote none):
     the same files, refused on the same manifest check, without loading the other heads."""
     ckpt_dir = checkpoint.path if isinstance(checkpoint, VerifiedCheckpoint) else Path(checkpoint)
-    if not _verified_head(checkpoint, LOCATION_FILES):
+    if not _verified_head(checkpoint, LOCATION_FILES, also=(AUTHOR_PLACES_FILE,)):
         return None
     return LocationPredictor.load(ckpt_dir / HEADS_DIR)
 
@@ -100,15 +101,20 @@ def load_neighbour_hashtags(checkpoint: Path | VerifiedCheckpoint) -> NeighbourH
     return NeighbourHashtagRecommender.load(ckpt_dir / HEADS_DIR)
 
 
-def _verified_head(checkpoint: Path | VerifiedCheckpoint, alternatives: tuple[tuple[str, ...], ...]) -> bool:
+def _verified_head(
+    checkpoint: Path | VerifiedCheckpoint,
+    alternatives: tuple[tuple[str, ...], ...],
+    also: tuple[str, ...] = (),
+) -> bool:
     """Whether one of ``alternatives`` (sets of head files) is on disk; CheckpointError where the
-    manifest does not verify or a present file of them is not listed."""
+    manifest does not verify or a present file of them, or of ``also`` (files the head may read
+    beside them), is not listed."""
     ckpt_dir = checkpoint.path if isinstance(checkpoint, VerifiedCheckpoint) else Path(checkpoint)
     heads_dir = ckpt_dir / HEADS_DIR
     if not any(all((heads_dir / n).is_file() for n in names) for names in alternatives):
         return False
     listed = verify_checkpoint(checkpoint).files
-    for name in {n for names in alternatives for n in names}:
+    for name in {n for names in alternatives for n in names} | set(also):
         rel = f"{HEADS_DIR}/{name}"
         if (heads_dir / name).is_file() and rel not in listed:
             raise CheckpointError(f"head file not in the manifest (refusing to load it): {rel}")

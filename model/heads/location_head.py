@@ -1,7 +1,8 @@
 """City prediction (paper, Fig. 8): a random forest over a tweet's non-location component
 embeddings concatenated with the text-branch embedding of the author's profile location; heads fitted
 since issue 12 also read hashed character n-grams of the profile-location text itself, and then
-hashed word n-grams of the tweet's own text (LocationTexts).
+hashed word n-grams of the tweet's own text (LocationContext); heads fitted where authors tweet
+more than once also read where the author tweeted from before (model.heads.author_places).
 
 ``location_features`` is the one feature builder, used to fit the head, to evaluate it and to
 serve it, so the three can never disagree on the layout.
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from model.heads.author_places import AUTHOR_PLACES_FILE, AuthorPlaces
 
 if TYPE_CHECKING:
     from model.embedding_batch import EmbeddingBatch
@@ -40,16 +43,22 @@ same reasons as the profile block."""
 
 
 @dataclass(frozen=True)
-class LocationTexts:
-    """Per tweet, the raw texts a location head may read besides the embeddings: the author's
-    free-text profile location and the tweet's own text (either may be None)."""
+class LocationContext:
+    """Per tweet, what a location head may read besides the embeddings: the author's free-text
+    profile location, the tweet's own text and the author's id (any may be None; ``author`` may be
+    empty, meaning no tweet names its author)."""
 
     profile: Sequence[str | None]
     tweet: Sequence[str | None]
+    author: Sequence[str | None] = ()
 
     @classmethod
-    def of(cls, tweets: Sequence[Tweet]) -> LocationTexts:
-        return cls([t.user_location for t in tweets], [t.text for t in tweets])
+    def of(cls, tweets: Sequence[Tweet]) -> LocationContext:
+        return cls([t.user_location for t in tweets], [t.text for t in tweets], [t.user_id for t in tweets])
+
+    def authors(self) -> list[str | None]:
+        """One author id (or None) per tweet."""
+        return list(self.author) if self.author else [None] * len(self.profile)
 
 
 @dataclass(frozen=True)
@@ -89,13 +98,16 @@ def location_features(
     profile: NDArray[np.floating],
     profile_present: NDArray[np.bool_],
     components: Sequence[str] = FEATURE_COMPONENTS,
-    texts: LocationTexts | None = None,
+    texts: LocationContext | None = None,
     profile_ngrams: int = 0,
     text_ngrams: int = 0,
+    author_block: NDArray[np.floating] | None = None,
 ) -> NDArray[np.float32]:
-    """(N, (C+1)*dim + C + 1 [+ profile_ngrams] [+ text_ngrams]): C component blocks, the profile
-    block, C+1 presence flags, then the profile text's hashed char n-grams (profile_char_ngrams) and
-    the tweet text's hashed word n-grams (tweet_word_ngrams), each where its width is > 0.
+    """(N, (C+1)*dim + C + 1 [+ profile_ngrams] [+ P+1] [+ text_ngrams]): C component blocks, the
+    profile block, C+1 presence flags, then the profile text's hashed char n-grams
+    (profile_char_ngrams), ``author_block`` (AuthorPlaces.block, where given) and the tweet text's
+    hashed word n-grams (tweet_word_ngrams), each where its width is > 0. The tweet-text block stays
+    last: build-heads may drop it (fit_location.choose_location_head's optional_tail).
 
     Absent parts are zero vectors; the flags let the forest tell "absent" from "small values".
     """
@@ -119,6 +131,8 @@ def location_features(
     extra: list[NDArray[np.float32]] = []
     if texts is not None and profile_ngrams:
         extra.append(profile_char_ngrams(texts.profile, profile_ngrams))
+    if author_block is not None:
+        extra.append(np.asarray(author_block, dtype=np.float32).reshape(n, -1))
     if texts is not None and text_ngrams:
         extra.append(tweet_word_ngrams(texts.tweet, text_ngrams))
     return np.ascontiguousarray(np.concatenate(blocks + flags + extra, axis=1), dtype=np.float32)
@@ -244,10 +258,13 @@ class LocationPredictor:
         places: dict[str, dict[str, Any]],
         profile_ngrams: int = 0,
         text_ngrams: int = 0,
+        authors: AuthorPlaces | None = None,
     ) -> None:
         """``forest``: a fitted scikit-learn forest, or a LinearLocation where build-heads chose the
         linear head on the validation split; ``profile_ngrams``, ``text_ngrams``: the widths of its
-        hashed n-gram blocks (location_features)."""
+        hashed n-gram blocks (location_features); ``authors``: the table of the authors' earlier
+        places it reads (None where it was fitted without one)."""
+        self.authors = authors
         self.profile_ngrams = int(profile_ngrams)
         self.text_ngrams = int(text_ngrams)
         self.forest = forest
@@ -263,10 +280,16 @@ class LocationPredictor:
         batch: EmbeddingBatch,
         profile: NDArray[np.floating],
         profile_present: NDArray[np.bool_],
-        texts: LocationTexts | None = None,
+        texts: LocationContext | None = None,
     ) -> NDArray[np.float64]:
         """(N, P) class probabilities, columns in ``self.classes`` order; ``texts``: the tweets'
-        profile-location and own texts (needed when the head reads their n-grams)."""
+        profile-location and own texts and authors (needed when the head reads their n-grams or the
+        authors' earlier places)."""
+        author_block = None
+        if self.authors is not None:
+            if texts is None:
+                raise ValueError("this location head reads the authors' earlier places: pass texts")
+            author_block = self.authors.block(texts.authors(), self.classes)  # (N, P+1)
         features = location_features(
             batch,
             profile,
@@ -275,6 +298,7 @@ class LocationPredictor:
             texts,
             self.profile_ngrams,
             self.text_ngrams,
+            author_block,
         )  # (N, F) float32
         return self.flat.predict_proba(features)
 
@@ -284,7 +308,7 @@ class LocationPredictor:
         profile: NDArray[np.floating],
         profile_present: NDArray[np.bool_],
         k: int = 1,
-        texts: LocationTexts | None = None,
+        texts: LocationContext | None = None,
     ) -> list[list[PlaceGuess]]:
         proba = self.predict_proba(batch, profile, profile_present, texts)  # (N, P)
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]  # (N, k)
@@ -307,11 +331,12 @@ class LocationPredictor:
 
         meta = json.loads((heads_dir / META_FILE).read_text(encoding="utf-8"))
         widths = int(meta.get("profile_ngrams", 0)), int(meta.get("text_ngrams", 0))
+        authors = AuthorPlaces.load(heads_dir / AUTHOR_PLACES_FILE) if meta.get("author_places") else None
         if meta.get("kind") == "linear":
             linear = LinearLocation.load(heads_dir / LINEAR_FILE)
-            return cls(linear, meta["components"], meta.get("places", {}), *widths)
+            return cls(linear, meta["components"], meta.get("places", {}), *widths, authors)
         forest = joblib.load(heads_dir / FOREST_FILE)
         # Requests go through FlatForest; callers of the forest's own predict_proba (the evaluation's
         # latency column) get one thread, since a few rows gain nothing from more.
         forest.n_jobs = 1
-        return cls(forest, meta["components"], meta.get("places", {}), *widths)
+        return cls(forest, meta["components"], meta.get("places", {}), *widths, authors)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.heads.location_head import LocationTexts
+from model.heads.location_head import LocationContext
 
 pytest.importorskip("training.synth.writer")
 pytest.importorskip("training.trainer")
@@ -63,7 +63,7 @@ def test_tiny_trained_checkpoint_heads_round_trip(e2e_pipeline: dict[str, Path],
     if heads.location is not None:
         profile = embedder.embed_texts([t.user_location or "" for t in test])
         present = np.array([bool(t.user_location) for t in test])
-        guesses = heads.location.predict(batch, profile, present, k=2, texts=LocationTexts.of(test))
+        guesses = heads.location.predict(batch, profile, present, k=2, texts=LocationContext.of(test))
         assert all(len(g) == 2 and g[0].probability >= g[1].probability for g in guesses)
 
     index_file = ckpt / "heads" / "hashtags.faiss"

@@ -24,7 +24,7 @@ import torch
 
 from app.api.factory import create_app
 from app.settings import Settings
-from model.heads.location_head import LocationTexts
+from model.heads.location_head import LocationContext
 from model.record import Tweet
 
 pytestmark = pytest.mark.slow
@@ -203,7 +203,7 @@ async def test_the_heads_over_http_answer_what_the_checkpoints_heads_answer(
         profiled = [t | {"user_location": f"near place {i}"} for i, t in enumerate(flat)]
         got = (await client.post("/predict-location", json={"tweets": profiled, "k": 2})).json()["results"]
         profile = embedder.embed_texts([t["user_location"] for t in profiled])  # (N, dim)
-        texts = LocationTexts.of([Tweet.from_flat(t) for t in profiled])
+        texts = LocationContext.of([Tweet.from_flat(t) for t in profiled])
         guesses = heads.location.predict(batch, profile, np.ones(len(flat), bool), k=2, texts=texts)
         for answer, want_places in zip(got, guesses, strict=True):
             assert [p["place_id"] for p in answer["places"]] == [g.place_id for g in want_places]

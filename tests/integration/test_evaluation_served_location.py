@@ -13,7 +13,7 @@ import pytest
 from app.engine.model_backend import ModelBackend
 from model.checkpoint import write_manifest
 from model.heads.loader import HEADS_DIR, load_heads
-from model.heads.location_head import LocationTexts, location_features
+from model.heads.location_head import LocationContext, location_features
 from tests.heads_support import DIM, FakeEmbedder, tiny_tweets, write_work_dir
 from training.evaluation.harness import JOINT, EvalOptions, run_evaluation
 from training.evaluation.location import NO_SERVED_HEAD, city_classes, place_coordinates, scores
@@ -51,7 +51,7 @@ def _service_accuracy(ckpt: Path, work: Path) -> dict[str, Any]:
     embedder = FakeEmbedder()
     embedder.checkpoint_digest = "fake"  # type: ignore[attr-defined]  # what ModelBackend records
     backend = ModelBackend(embedder, load_heads(ckpt), ckpt)  # type: ignore[arg-type]
-    guesses = backend.predict_location(embed_all(embedder, test), LocationTexts.of(test), k=1)
+    guesses = backend.predict_location(embed_all(embedder, test), LocationContext.of(test), k=1)
     return scores([g[0].place_id for g in guesses], test, place_coordinates(splits.all_tweets()))
 
 

@@ -15,7 +15,12 @@ from model.heads.bot_head import KimCnn, KnnBotDetector
 from model.heads.hashtag_index import HashtagRecommender
 from model.heads.hashtag_neighbours import NeighbourHashtagRecommender
 from model.heads.loader import load_heads, load_neighbour_hashtags
-from model.heads.location_head import FEATURE_COMPONENTS, LocationPredictor, LocationTexts, location_features
+from model.heads.location_head import (
+    FEATURE_COMPONENTS,
+    LocationContext,
+    LocationPredictor,
+    location_features,
+)
 from model.heads.vector_index import build_index, normalise_rows
 from tests.heads_support import DIM, FakeEmbedder, tiny_tweets, write_work_dir
 from training.heads.build import BuildHeadsOptions, run_build_heads
@@ -213,11 +218,12 @@ def test_built_heads_round_trip_through_save_and_load(
     recs = heads.hashtags.recommend(batch, k=3)
     assert all(r[0][0].startswith(f"tag{t.hashtags[0][3]}") for r, t in zip(recs, tweets, strict=True))
     profile = embedder.embed_texts([t.user_location or "" for t in tweets])
-    guesses = heads.location.predict(batch, profile, np.ones(20, bool), k=1, texts=LocationTexts.of(tweets))
-    with pytest.raises(ValueError, match="profile-location and tweet texts"):  # it reads their n-grams
+    guesses = heads.location.predict(batch, profile, np.ones(20, bool), k=1, texts=LocationContext.of(tweets))
+    with pytest.raises(ValueError, match="pass texts"):  # it reads their n-grams and authors
         heads.location.predict(batch, profile, np.ones(20, bool), k=1)
     assert np.mean([g[0].place_id == t.place_id for g, t in zip(guesses, tweets, strict=True)]) > 0.8
     assert guesses[0][0].lat is not None
+    assert heads.location.authors is not None  # tiny_tweets' users tweet from one city again and again
     scores = heads.bots.score([batch.average[i : i + 1] for i in range(20)])
     assert ((scores >= 0) & (scores <= 1)).all()
     assert heads.image_index is not None
@@ -305,7 +311,7 @@ def test_tweet_word_ngrams_by_hand() -> None:
 def test_location_features_lay_the_text_blocks_out_in_order() -> None:
     from model.embedding_batch import EmbeddingBatch
     from model.heads.location_head import (
-        LocationTexts,
+        LocationContext,
         location_features,
         profile_char_ngrams,
         tweet_word_ngrams,
@@ -317,7 +323,7 @@ def test_location_features_lay_the_text_blocks_out_in_order() -> None:
         {"text": np.array([True, True])},
         np.ones((2, dim), np.float32),
     )
-    texts = LocationTexts(["Conway, AR", None], ["lunch @ Conway", "hello"])
+    texts = LocationContext(["Conway, AR", None], ["lunch @ Conway", "hello"])
     x = location_features(
         batch, np.zeros((2, dim)), np.zeros(2, bool), texts=texts, profile_ngrams=8, text_ngrams=16
     )

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from model.heads.location_head import LinearLocation, LocationTexts, location_features, profile_inputs
+from model.heads.author_places import AuthorPlaces
+from model.heads.location_head import LinearLocation, LocationContext, location_features, profile_inputs
 from model.record import Tweet
 from training.heads.fit_location import ForestParams, city_label, fit_forest, single_row_latency_ms
 from training.metrics import accuracy_within_km
@@ -116,7 +117,7 @@ def served_head_run(
     embed_texts = embedder.embed_texts if "text" in embedder.config.components else None
     dim = int(embedder.config.dim)
     profile, present = profile_inputs([t.user_location for t in tweets], dim, embed_texts)
-    guesses = head.predict(batch, profile, present, k=1, texts=LocationTexts.of(tweets))
+    guesses = head.predict(batch, profile, present, k=1, texts=LocationContext.of(tweets))
     built = heads_summary(ckpt).get("heads", {})
     recorded = dict(built.get("location", {})) if isinstance(built, dict) else {}
     kind = "linear" if isinstance(head.flat, LinearLocation) else "forest"
@@ -144,13 +145,16 @@ def joint_features(
 
 
 TFIDF_LR = "TF-IDF + logistic regression (text 1-2-grams + profile char n-grams, C on val)"
+AUTHOR_ELSE_TFIDF = "author's most frequent training-split city, else TF-IDF + logistic regression"
 
 
 def baseline_predictions(
     train: Sequence[Tweet], val: Sequence[Tweet], test: Sequence[Tweet]
 ) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
-    """Majority class, and TF-IDF + logistic regression on the text and the profile location (a
-    text-only stand-in for Deepgeo) with C chosen on ``val``. Returns the test predictions and, per
+    """Majority class, TF-IDF + logistic regression on the text and the profile location (a
+    text-only stand-in for Deepgeo) with C chosen on ``val``, and, where some test authors tweeted
+    from a city in the training split, the rule a practitioner would try first: that author's most
+    frequent training city, else the TF-IDF prediction. Returns the test predictions and, per
     method, what its selection on validation chose."""
     from training.baselines.city import MajorityClass, tune_city_classifier
 
@@ -174,4 +178,9 @@ def baseline_predictions(
         model = TfidfCityClassifier().fit(train_cols[0], train_cols[1], train_cols[2])
         chosen[TFIDF_LR] = {"parameter": "C", "chosen": model.c, "metric": "no validation tweets"}
     out[TFIDF_LR] = model.predict(test_cols[0], test_cols[2])
+    authors = AuthorPlaces.of(train, city_label)
+    known = [authors.most_frequent(t.user_id) for t in test]
+    if any(known):
+        # no parameter of its own: its fallback is the TF-IDF model above, C chosen as reported there
+        out[AUTHOR_ELSE_TFIDF] = [k or p for k, p in zip(known, out[TFIDF_LR], strict=True)]
     return out, chosen

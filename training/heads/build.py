@@ -183,12 +183,15 @@ def fit_location_head(
     options: BuildHeadsOptions,
 ) -> dict[str, Any]:
     """The location head over the city-labelled training tweets' embeddings: the paper's forest or a
-    logistic regression, whichever scores better on the validation split (choose_location_head)."""
+    logistic regression, whichever scores better on the validation split (choose_location_head).
+    Where some authors have two or more of these tweets, the head also reads each author's earlier
+    places (AuthorPlaces, from the training split only; a training row leaves its own tweet out)."""
+    from model.heads.author_places import AuthorPlaces
     from model.heads.location_head import (
         FEATURE_COMPONENTS,
         PROFILE_NGRAM_FEATURES,
         TEXT_NGRAM_FEATURES,
-        LocationTexts,
+        LocationContext,
         location_features,
     )
     from training.heads.embedding import profile_embeddings, select_rows
@@ -207,17 +210,32 @@ def fit_location_head(
     sub = [train[i] for i in labelled]
     profile, has_profile = profile_embeddings(embedder, sub)
     widths = PROFILE_NGRAM_FEATURES, TEXT_NGRAM_FEATURES  # profile char, tweet word n-gram blocks
+    classes = sorted({city_label(t) or "" for t in sub})  # the order of the fitted head's classes_
+    authors: AuthorPlaces | None = AuthorPlaces.of(sub, city_label)
+    if authors is not None and authors.repeat_authors() == 0:
+        authors = None  # nobody tweets twice: the block would be constant on the training rows
+    train_authors = (
+        None
+        if authors is None
+        else authors.block([t.user_id for t in sub], classes, leave_out=[city_label(t) for t in sub])
+    )  # (N, P+1)
     features = location_features(
-        select_rows(batch, labelled), profile, has_profile, FEATURE_COMPONENTS, LocationTexts.of(sub), *widths
+        select_rows(batch, labelled),
+        profile,
+        has_profile,
+        FEATURE_COMPONENTS,
+        LocationContext.of(sub),
+        *widths,
+        train_authors,
     )
-    classes = {city_label(t) for t in sub}
-    val_sub = [t for t in splits.val if city_label(t) in classes]
+    val_sub = [t for t in splits.val if city_label(t) in set(classes)]
     val_features = location_features(
         embed_rows(embedder, val_sub, desc="embed val (location)"),
         *profile_embeddings(embedder, val_sub),
         FEATURE_COMPONENTS,
-        LocationTexts.of(val_sub),
+        LocationContext.of(val_sub),
         *widths,
+        None if authors is None else authors.block([t.user_id for t in val_sub], classes),
     )
     t0 = time.perf_counter()
     head, choice = choose_location_head(
@@ -231,6 +249,8 @@ def fit_location_head(
         # validation split decides.
         optional_tail=TEXT_NGRAM_FEATURES,
     )
+    if [str(c) for c in head.classes_] != classes:
+        raise RuntimeError("the location head's classes are not in the order its author block was built")
     if choice.pop("dropped_tail"):
         widths = PROFILE_NGRAM_FEATURES, 0
         features = features[:, : features.shape[1] - TEXT_NGRAM_FEATURES]
@@ -238,7 +258,7 @@ def fit_location_head(
     places_path = ckpt / ck.PLACES
     ckpt_places = json.loads(places_path.read_text(encoding="utf-8")) if places_path.is_file() else {}
     info = save_forest(
-        heads_dir, head, place_metadata(splits.all_tweets(), ckpt_places), options.forest, *widths
+        heads_dir, head, place_metadata(splits.all_tweets(), ckpt_places), options.forest, *widths, authors
     )
     info.update(
         rows=len(sub),

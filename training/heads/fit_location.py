@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from model.heads.author_places import AUTHOR_PLACES_FILE, AuthorPlaces
 from model.heads.location_head import FEATURE_COMPONENTS, FOREST_FILE, LINEAR_FILE, META_FILE, LinearLocation
 from model.record import Tweet
 
@@ -216,24 +217,29 @@ def save_forest(
     params: ForestParams,
     profile_ngrams: int = 0,
     text_ngrams: int = 0,
+    authors: AuthorPlaces | None = None,
 ) -> dict[str, Any]:
     """Writes the location head: the forest (joblib), or a LinearLocation (npz) when that was chosen;
-    ``profile_ngrams``, ``text_ngrams``: the widths of the n-gram blocks it was fitted with."""
+    ``profile_ngrams``, ``text_ngrams``: the widths of the n-gram blocks it was fitted with;
+    ``authors``: the table of the authors' earlier places it reads (None: fitted without one)."""
     import joblib
 
     kind = "linear" if isinstance(forest, LinearLocation) else "forest"
-    for stale in (FOREST_FILE, LINEAR_FILE):
+    for stale in (FOREST_FILE, LINEAR_FILE, AUTHOR_PLACES_FILE):
         (heads_dir / stale).unlink(missing_ok=True)
     if kind == "linear":
         forest.save(heads_dir / LINEAR_FILE)
     else:
         joblib.dump(forest, heads_dir / FOREST_FILE, compress=3)
+    if authors is not None:
+        authors.save(heads_dir / AUTHOR_PLACES_FILE)
     used = {str(c): places.get(str(c), {}) for c in forest.classes_}
     meta = {
         "kind": kind,
         "components": list(FEATURE_COMPONENTS),
         "profile_ngrams": int(profile_ngrams),  # location_head.PROFILE_NGRAM_FEATURES when fitted with them
         "text_ngrams": int(text_ngrams),  # location_head.TEXT_NGRAM_FEATURES when fitted with them
+        "author_places": len(authors) if authors is not None else 0,  # authors in AUTHOR_PLACES_FILE
         "params": asdict(params),
         "places": {p: {k: m.get(k) for k in ("name", "type", "lat", "lon")} for p, m in used.items()},
     }
@@ -244,6 +250,7 @@ def save_forest(
         "classes": len(forest.classes_),
         "profile_ngrams": int(profile_ngrams),
         "text_ngrams": int(text_ngrams),
+        "author_places": len(authors) if authors is not None else 0,
         "bytes": written.stat().st_size,
     }
 

@@ -31,7 +31,7 @@ from app.engine.inputs import TweetInput
 from app.engine.service import EmbeddingService
 from app.settings import Settings
 from model.embedding_batch import EmbeddingBatch
-from model.heads.location_head import LocationTexts
+from model.heads.location_head import LocationContext
 
 router = APIRouter(tags=["heads"])
 
@@ -89,7 +89,7 @@ async def predict_location(
     check_k(body.k, settings)
     backend = service.require_head("location")
     inputs, batch = await _embed_request(body, service, backend, settings)
-    texts = LocationTexts.of([it.tweet for it in inputs])
+    texts = LocationContext.of([it.tweet for it in inputs])
     guesses = await service.run_head(backend.predict_location, batch, texts, body.k)
     return LocationResponse(
         results=[
