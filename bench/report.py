@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.artifacts import BOT_METHOD
+
 SERVING_TARGET = 0.85  # service / in-process at concurrency 32, paper-size model
 BATCHING_TARGET = 0.8  # (service / naive) / (in-process batch 64 / batch 1)
 BOUND_SHARE_TARGET = 0.85  # issue 14: /embed c=32 as a share of this machine's CPU bound
@@ -431,7 +433,9 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
             "micro-batcher before the forward pass (its `batch_max_wait_ms` when alone), "
             "encode = featurise + forward, "
             "heads = the head's call (FAISS search, forest with the profile-location text encoding, kNN), "
-            "service rest = HTTP, JSON, validation, serialisation; client = the client and loopback.",
+            "service rest = HTTP, JSON, validation, serialisation; client = the client and loopback. "
+            f"The bench's checkpoints carry the `build-heads --bot-method {BOT_METHOD}` bot head "
+            "(bench/artifacts.py says why), so /bot-score is that detector's cost.",
             "",
             "| endpoint | latency ms | queue | encode | heads | of which search / forest | service rest "
             "| client/loopback | search / forest share |",
