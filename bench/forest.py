@@ -15,7 +15,7 @@ import numpy as np
 
 from model.embedder import TweetEmbedder
 from model.heads.loader import load_heads
-from model.heads.location_head import LocationContext, LocationPredictor, profile_inputs
+from model.heads.location_head import LinearLocation, LocationContext, LocationPredictor, profile_inputs
 from model.record import Tweet
 
 
@@ -28,6 +28,8 @@ def compare(
     heads = load_heads(ckpt)
     if heads.location is None:
         raise ValueError(f"{ckpt} has no location head")
+    if isinstance(heads.location.forest, LinearLocation):
+        return {"skipped": "build-heads chose the linear location head on validation: no trees to vary"}
     predictor = heads.location
     known = set(predictor.classes)
     records = [json.loads(line) for line in (work / "splits" / "test.jsonl").read_text().splitlines() if line]
@@ -50,6 +52,7 @@ def compare(
             heads.location.places,
             heads.location.profile_ngrams,
             heads.location.text_ngrams,
+            heads.location.authors,
         )
         texts = LocationContext.of(tweets)
         proba = predictor.predict_proba(batch, profile, present, texts)  # (N, P)

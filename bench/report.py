@@ -450,7 +450,14 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
                 f"{f(100 * b['bounded_share'], 1) + '%' if bounded else '-'} |"
             )
         out.append("")
-    if "forest" in bench:
+    if "forest" in bench and "skipped" in bench["forest"]:
+        out += [
+            "### The location forest: before and after",
+            "",
+            f"Not measured: {bench['forest']['skipped']}.",
+            "",
+        ]
+    elif "forest" in bench:
         fr = bench["forest"]
         out += [
             "### The location forest: before and after",
