@@ -30,11 +30,11 @@ AUTHOR_PLACES_FILE = "location_authors.json"
 class AuthorPlaces:
     def __init__(self, counts: Mapping[str, Mapping[str, int]]) -> None:
         """``counts``: author id -> place id -> number of that author's tweets there."""
-        self.counts: dict[str, dict[str, int]] = {
+        kept = {
             str(author): {str(p): int(n) for p, n in places.items() if int(n) > 0}
             for author, places in counts.items()
         }
-        self.counts = {a: places for a, places in self.counts.items() if places}
+        self.counts: dict[str, dict[str, int]] = {a: places for a, places in kept.items() if places}
 
     @classmethod
     def of(cls, tweets: Sequence[Tweet], label: Callable[[Tweet], str | None]) -> AuthorPlaces:

@@ -211,9 +211,9 @@ def fit_location_head(
     profile, has_profile = profile_embeddings(embedder, sub)
     widths = PROFILE_NGRAM_FEATURES, TEXT_NGRAM_FEATURES  # profile char, tweet word n-gram blocks
     classes = sorted({city_label(t) or "" for t in sub})  # the order of the fitted head's classes_
-    authors: AuthorPlaces | None = AuthorPlaces.of(sub, city_label)
-    if authors is not None and authors.repeat_authors() == 0:
-        authors = None  # nobody tweets twice: the block would be constant on the training rows
+    table = AuthorPlaces.of(sub, city_label)
+    # nobody tweets twice: leave-one-out would make the block zero on every training row
+    authors = table if table.repeat_authors() else None
     train_authors = (
         None
         if authors is None
@@ -228,7 +228,8 @@ def fit_location_head(
         *widths,
         train_authors,
     )
-    val_sub = [t for t in splits.val if city_label(t) in set(classes)]
+    known = set(classes)
+    val_sub = [t for t in splits.val if city_label(t) in known]
     val_features = location_features(
         embed_rows(embedder, val_sub, desc="embed val (location)"),
         *profile_embeddings(embedder, val_sub),
