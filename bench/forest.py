@@ -84,6 +84,6 @@ def _one_row_ms(
         batch.average[i : i + 1],
     )
     started = time.perf_counter()
-    one = LocationContext(texts.profile[i : i + 1], texts.tweet[i : i + 1], texts.authors()[i : i + 1])
+    one = LocationContext(texts.profile[i : i + 1], texts.tweet[i : i + 1], texts.author[i : i + 1])
     predictor.predict_proba(row, profile[i : i + 1], present[i : i + 1], one)
     return 1000 * (time.perf_counter() - started)

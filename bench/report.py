@@ -450,32 +450,27 @@ def bench_section(bench: dict[str, Any]) -> list[str]:
                 f"{f(100 * b['bounded_share'], 1) + '%' if bounded else '-'} |"
             )
         out.append("")
-    if "forest" in bench and "skipped" in bench["forest"]:
-        out += [
-            "### The location forest: before and after",
-            "",
-            f"Not measured: {bench['forest']['skipped']}.",
-            "",
-        ]
-    elif "forest" in bench:
-        fr = bench["forest"]
-        out += [
-            "### The location forest: before and after",
-            "",
-            "One-row prediction as the service makes it (the head's FlatForest, median of 40 rows) "
-            "and accuracy on "
-            f"{fr['tweets']} test tweets whose place the forest knows, for the fitted forest and its first N "
-            "trees (`bench/forest.py`; the trees are independent, so the first N are an N-tree forest).",
-            "",
-            "| trees | max depth | one row ms | acc@1 | acc@5 |",
-            "|---|---|---|---|---|",
-        ]
-        for r in fr["rows"]:
-            out.append(
-                f"| {r['trees']} | {r['depth']} | {f(r['one_row_ms'], 2)} | {f(100 * r['acc1'])}% | "
-                f"{f(100 * r['acc5'])}% |"
-            )
-        out.append("")
+    fr = bench.get("forest")
+    if fr is not None:
+        out += ["### The location forest: before and after", ""]
+        if "skipped" in fr:
+            out += [f"Not measured: {fr['skipped']}.", ""]
+        else:
+            out += [
+                "One-row prediction as the service makes it (the head's FlatForest, median of 40 rows) "
+                f"and accuracy on {fr['tweets']} test tweets whose place the forest knows, "
+                "for the fitted forest and its first N trees (`bench/forest.py`; the trees are "
+                "independent, so the first N are an N-tree forest).",
+                "",
+                "| trees | max depth | one row ms | acc@1 | acc@5 |",
+                "|---|---|---|---|---|",
+            ]
+            for r in fr["rows"]:
+                out.append(
+                    f"| {r['trees']} | {r['depth']} | {f(r['one_row_ms'], 2)} | {f(100 * r['acc1'])}% | "
+                    f"{f(100 * r['acc5'])}% |"
+                )
+            out.append("")
     out += ["### Start-up, memory, training and data pipeline", "", "| figure | value |", "|---|---|"]
     for name in MODELS:
         m = bench.get(name)

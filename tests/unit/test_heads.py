@@ -358,3 +358,25 @@ def test_the_evaluated_neighbour_head_says_whether_the_service_answers_with_it(
     assert note is not None and note.startswith(f"Served head: {PAPER_METHOD}")
     line = hashtag_choice_line(metrics, "corpus", "preset")
     assert line is not None and line.endswith("but the paper's max-cosine head is served")
+
+
+def test_the_strongest_hashtag_baseline_is_judged_against_the_head_the_service_answers_with() -> None:
+    from training.evaluation.hashtags import NEIGHBOUR_METHOD, PAPER_METHOD
+    from training.evaluation.report import strongest_baselines
+
+    def metrics(neighbours_served: bool) -> dict[str, object]:
+        return {
+            "baselines": {"hashtags": {"Most popular hashtags": {"f1": [0.1]}}, "location": {"skipped": "-"}},
+            "joint": {
+                "hashtags": {NEIGHBOUR_METHOD: {"f1": [0.3]}, PAPER_METHOD: {"f1": [0.05]}},
+                "hashtag_head": {"served": neighbours_served},
+                "retrieval": {"image": {}, "text": {}},
+            },
+            "variants": {},
+        }
+
+    served = strongest_baselines(metrics(True))["hashtags"]
+    assert (served["ours"], served["ours_value"]) == ("served head (joint-space neighbours)", 0.3)
+    paper = strongest_baselines(metrics(False))["hashtags"]  # build-heads --hashtag-method tags
+    assert (paper["ours"], paper["ours_value"]) == ("served head (paper's max cosine)", 0.05)
+    assert paper["baseline"] == "Most popular hashtags" and paper["baseline_value"] == 0.1
