@@ -84,8 +84,15 @@ class Backend(Protocol):
         ...
 
     def recommend_hashtags(
-        self, batch: EmbeddingBatch, k: int, exclude: list[set[str]] | None
-    ) -> list[list[tuple[str, float]]]: ...
+        self,
+        batch: EmbeddingBatch,
+        k: int,
+        exclude: list[set[str]] | None,
+        authors: list[str | None] | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Top-k (tag, score) per tweet; exclude: each tweet's own tags to leave out; authors: each
+        tweet's user_id as sent (the checkpoint's head may add that author's earlier hashtags)."""
+        ...
 
     def predict_location(
         self, batch: EmbeddingBatch, texts: LocationContext, k: int

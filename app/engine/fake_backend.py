@@ -129,7 +129,11 @@ class FakeBackend:
         return dict(self._heads)
 
     def recommend_hashtags(
-        self, batch: EmbeddingBatch, k: int, exclude: list[set[str]] | None
+        self,
+        batch: EmbeddingBatch,
+        k: int,
+        exclude: list[set[str]] | None,
+        authors: list[str | None] | None = None,
     ) -> list[list[tuple[str, float]]]:
         scores = batch.average @ self._tags.T  # (N, H)
         out = []

@@ -126,12 +126,16 @@ class ModelBackend:
         return {name: getattr(self.heads, name, None) is not None for name in HEAD_NAMES}
 
     def recommend_hashtags(
-        self, batch: EmbeddingBatch, k: int, exclude: list[set[str]] | None
+        self,
+        batch: EmbeddingBatch,
+        k: int,
+        exclude: list[set[str]] | None,
+        authors: list[str | None] | None = None,
     ) -> list[list[tuple[str, float]]]:
         head = self.heads.hashtags
         if head is None:
             raise _missing("hashtags")
-        result = head.recommend(batch, k, exclude_own=exclude)
+        result = head.recommend(batch, k, exclude_own=exclude, authors=authors)
         return [[(str(tag), float(score)) for tag, score in row] for row in result]
 
     def predict_location(

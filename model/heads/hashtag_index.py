@@ -7,6 +7,7 @@ present component embeddings; the recommendation is the top k by that score.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +29,15 @@ class HashtagRecommender:
         self.tags = tags
 
     def recommend(
-        self, batch: EmbeddingBatch, k: int, exclude_own: list[set[str]] | None = None
+        self,
+        batch: EmbeddingBatch,
+        k: int,
+        exclude_own: list[set[str]] | None = None,
+        authors: Sequence[str | None] | None = None,
     ) -> list[list[tuple[str, float]]]:
-        """Top-k (tag, cosine) per tweet; ``exclude_own[i]`` (compared case-insensitively) is left out."""
+        """Top-k (tag, cosine) per tweet; ``exclude_own[i]`` (compared case-insensitively) is left out.
+        ``authors`` is not read: the paper's head scores the embeddings alone (the neighbour head's
+        signature, so that the service calls either the same way)."""
         queries = present_rows(batch)
         extra = max((len(s) for s in exclude_own), default=0) if exclude_own else 0
         # Asking for k + |excluded| keeps the result exact after the excluded tags are dropped.

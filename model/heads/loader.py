@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.checkpoint import CheckpointError, VerifiedCheckpoint, verify_checkpoint
-from model.heads.author_places import AUTHOR_PLACES_FILE
+from model.heads.author_history import AUTHOR_HASHTAGS_FILE, AUTHOR_PLACES_FILE
 from model.heads.bot_forest import ForestBotDetector
 from model.heads.bot_head import CnnBotDetector, KnnBotDetector, load_bot_detector
 from model.heads.bot_selected import SelectedBotDetector
@@ -96,7 +96,7 @@ def load_location_head(checkpoint: Path | VerifiedCheckpoint) -> LocationPredict
 def load_neighbour_hashtags(checkpoint: Path | VerifiedCheckpoint) -> NeighbourHashtagRecommender | None:
     """The joint-space neighbour hashtag head alone, as load_location_head (None where absent)."""
     ckpt_dir = checkpoint.path if isinstance(checkpoint, VerifiedCheckpoint) else Path(checkpoint)
-    if not _verified_head(checkpoint, ((NEIGHBOUR_INDEX, NEIGHBOUR_META),)):
+    if not _verified_head(checkpoint, ((NEIGHBOUR_INDEX, NEIGHBOUR_META),), also=(AUTHOR_HASHTAGS_FILE,)):
         return None
     return NeighbourHashtagRecommender.load(ckpt_dir / HEADS_DIR)
 

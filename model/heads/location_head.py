@@ -2,7 +2,7 @@
 embeddings concatenated with the text-branch embedding of the author's profile location; heads fitted
 since issue 12 also read hashed character n-grams of the profile-location text itself, and then
 hashed word n-grams of the tweet's own text (LocationContext); heads fitted where authors tweet
-more than once also read where the author tweeted from before (model.heads.author_places).
+more than once also read where the author tweeted from before (model.heads.author_history).
 
 ``location_features`` is the one feature builder, used to fit the head, to evaluate it and to
 serve it, so the three can never disagree on the layout.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from model.heads.author_places import AUTHOR_PLACES_FILE, AuthorPlaces
+from model.heads.author_history import AUTHOR_PLACES_FILE, AuthorHistory
 
 if TYPE_CHECKING:
     from model.embedding_batch import EmbeddingBatch
@@ -105,7 +105,7 @@ def location_features(
 ) -> NDArray[np.float32]:
     """(N, (C+1)*dim + C + 1 [+ profile_ngrams] [+ P+1] [+ text_ngrams]): C component blocks, the
     profile block, C+1 presence flags, then the profile text's hashed char n-grams
-    (profile_char_ngrams), ``author_block`` (AuthorPlaces.block, where given) and the tweet text's
+    (profile_char_ngrams), ``author_block`` (AuthorHistory.block, where given) and the tweet text's
     hashed word n-grams (tweet_word_ngrams), each where its width is > 0. The tweet-text block stays
     last: build-heads may drop it (fit_location.choose_location_head's optional_tail).
 
@@ -258,7 +258,7 @@ class LocationPredictor:
         places: dict[str, dict[str, Any]],
         profile_ngrams: int = 0,
         text_ngrams: int = 0,
-        authors: AuthorPlaces | None = None,
+        authors: AuthorHistory | None = None,
     ) -> None:
         """``forest``: a fitted scikit-learn forest, or a LinearLocation where build-heads chose the
         linear head on the validation split; ``profile_ngrams``, ``text_ngrams``: the widths of its
@@ -331,7 +331,7 @@ class LocationPredictor:
 
         meta = json.loads((heads_dir / META_FILE).read_text(encoding="utf-8"))
         widths = int(meta.get("profile_ngrams", 0)), int(meta.get("text_ngrams", 0))
-        authors = AuthorPlaces.load(heads_dir / AUTHOR_PLACES_FILE) if meta.get("author_places") else None
+        authors = AuthorHistory.load(heads_dir / AUTHOR_PLACES_FILE) if meta.get("author_places") else None
         if meta.get("kind") == "linear":
             linear = LinearLocation.load(heads_dir / LINEAR_FILE)
             return cls(linear, meta["components"], meta.get("places", {}), *widths, authors)

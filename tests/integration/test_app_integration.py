@@ -195,7 +195,9 @@ async def test_the_heads_over_http_answer_what_the_checkpoints_heads_answer(
     batch = embedder.embed(tweets)
     async for client in _client(ckpt, cache_enabled=False):
         got = (await client.post("/recommend-hashtags", json={"tweets": flat, "k": 3})).json()["results"]
-        want = heads.hashtags.recommend(batch, 3, exclude_own=[set(t.hashtags) for t in tweets])
+        want = heads.hashtags.recommend(
+            batch, 3, exclude_own=[set(t.hashtags) for t in tweets], authors=[t.user_id for t in tweets]
+        )
         for answer, ranked in zip(got, want, strict=True):
             assert [h["hashtag"] for h in answer["hashtags"]] == [tag for tag, _ in ranked]
             assert [h["score"] for h in answer["hashtags"]] == pytest.approx([s for _, s in ranked], abs=1e-5)
@@ -229,3 +231,36 @@ async def test_the_heads_over_http_answer_what_the_checkpoints_heads_answer(
         assert score["score"] == pytest.approx(want_score, abs=1e-5)
         assert score["threshold"] == pytest.approx(heads.bots.threshold)
         assert score["label"] == ("bot" if score["score"] >= score["threshold"] else "human")
+
+
+@pytest.mark.asyncio
+async def test_recommend_hashtags_reads_the_authors_earlier_hashtags_from_user_id(
+    checkpoint: tuple[Path, Path | None], tmp_path: Path
+) -> None:
+    """The checkpoint's neighbour head given an author table: a known user_id's own tag comes first,
+    the same tweet without user_id (or from an unknown user) gets the neighbours' tags only."""
+    import shutil
+
+    from model.checkpoint import write_manifest
+    from model.heads.author_history import AuthorHistory
+    from model.heads.loader import load_neighbour_hashtags
+
+    source, _ = checkpoint
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(source, ckpt)
+    head = load_neighbour_hashtags(ckpt)
+    if head is None:
+        pytest.skip("the checkpoint has no neighbour hashtag head")
+    head.authors = AuthorHistory({"habit": {"myowntag": 3}})
+    head.author_weight = 4.0  # a known author's habit outvotes any neighbours (vote shares are <= 1)
+    head.save_meta(ckpt / "heads")
+    write_manifest(ckpt)
+    tweet = {"id": "1", "text": "a tweet about nothing in particular"}
+    async for client in _client(ckpt, cache_enabled=False):
+        answers = []
+        for extra in ({"user_id": "habit"}, {}, {"user_id": "stranger"}):
+            got = await client.post("/recommend-hashtags", json={"tweets": [tweet | extra], "k": 3})
+            assert got.status_code == 200, got.text
+            answers.append([h["hashtag"] for h in got.json()["results"][0]["hashtags"]])
+        assert answers[0][0] == "myowntag"
+        assert "myowntag" not in answers[1] and answers[1] == answers[2]

@@ -90,7 +90,7 @@ def test_neighbour_hashtags_by_hand() -> None:
 
 
 def test_neighbour_votes_chosen_on_validation_by_brute_force() -> None:
-    from training.heads.fit_indexes import choose_neighbour_votes
+    from training.heads.fit_indexes import HashtagValidation, choose_neighbour_votes
     from training.metrics import precision_recall_f1_at_k
 
     rng = np.random.default_rng(4)
@@ -100,7 +100,8 @@ def test_neighbour_votes_chosen_on_validation_by_brute_force() -> None:
     val = rng.normal(size=(25, 4)).astype(np.float32)
     val_batch = EmbeddingBatch({"text": val}, {"text": np.ones(25, bool)}, val)
     truth = [{f"t{i % 5}"} for i in range(25)]
-    k, weighting, scores = choose_neighbour_votes(rec, val_batch, truth, grid=(1, 3, 10))
+    validation = HashtagValidation(val_batch, truth, [None] * 25)
+    chosen, scores = choose_neighbour_votes(rec, validation, grid=(1, 3, 10))
     by_hand = {}
     for w in ("cosine", "rank"):
         for n in (1, 3, 10):
@@ -112,7 +113,81 @@ def test_neighbour_votes_chosen_on_validation_by_brute_force() -> None:
     assert scores == by_hand
     best = max(by_hand.values())
     first = next(name for name, f1 in by_hand.items() if f1 == best)  # cosine before rank, fewer first
-    assert first == f"{weighting} votes, {k} neighbours"
+    assert first == f"{chosen.weighting} votes, {chosen.neighbours} neighbours"
+    assert chosen.author_weight == 0.0 and chosen.authors is None
+
+
+def test_neighbour_hashtags_add_the_authors_earlier_hashtags_by_hand() -> None:
+    from model.heads.author_history import AuthorHistory
+    from model.record import Tweet
+
+    train = np.array([[1, 0], [0, 1], [-1, 0]], dtype=np.float32)
+    history = [
+        Tweet(id=str(i), text="x", user_id="ann", hashtags=tuple(tags))
+        for i, tags in enumerate([["Pets"], ["pets", "dogs"], ["dogs"], []])
+    ]
+    history.append(Tweet(id="9", text="x", user_id="bob", hashtags=("c",)))
+    authors = AuthorHistory.of(history, lambda t: [h.lower() for h in t.hashtags])
+    # ann: 3 tagged tweets, pets in 2, dogs in 2; bob: c in his only one.
+    assert authors.shares("ann") == {"pets": 2 / 3, "dogs": 2 / 3} and authors.shares("zed") == {}
+    rec = NeighbourHashtagRecommender(
+        build_index(train), [["a", "b"], ["b"], ["c"]], 3, "cosine", authors, author_weight=0.5
+    )
+    query = EmbeddingBatch(
+        {"text": np.array([[0.8, 0.6], [0.8, 0.6]], np.float32)},
+        {"text": np.array([True, True])},
+        np.zeros((2, 2), np.float32),
+    )
+    # Votes as in test_neighbour_hashtags_by_hand: b 1, a 0.8/1.4, c 0; ann adds 0.5 * 2/3 to pets, dogs.
+    got = rec.recommend(query, k=5, authors=["ann", "unknown"])
+    assert [t for t, _ in got[0]] == ["b", "a", "dogs", "pets", "c"]
+    np.testing.assert_allclose([s for _, s in got[0]], [1.0, 0.8 / 1.4, 1 / 3, 1 / 3, 0.0], rtol=1e-5)
+    assert [t for t, _ in got[1]] == ["b", "a", "c"]  # an unknown author adds nothing
+    assert rec.recommend(query, k=5) == rec.recommend(query, k=5, authors=[None, None])
+    heavy = NeighbourHashtagRecommender(rec.index, rec.row_tags, 3, "cosine", authors, author_weight=4.0)
+    assert heavy.recommend(query, k=1, authors=["ann", "bob"]) == [
+        [("dogs", pytest.approx(8 / 3))],
+        [("c", pytest.approx(4.0))],
+    ]
+    assert [
+        t for t, _ in heavy.recommend(query, k=1, exclude_own=[{"DOGS"}, set()], authors=["ann", None])[0]
+    ] == ["pets"]
+    with pytest.raises(ValueError, match="author_weight"):
+        NeighbourHashtagRecommender(rec.index, rec.row_tags, 3, "cosine", authors, author_weight=-1)
+
+
+def test_author_weight_chosen_on_validation_where_the_author_decides(tmp_path: Path) -> None:
+    from model.heads.author_history import AUTHOR_HASHTAGS_FILE, AuthorHistory
+    from model.record import Tweet
+    from training.heads.fit_indexes import HashtagValidation, choose_neighbour_votes
+
+    rng = np.random.default_rng(7)
+    train = rng.normal(size=(40, 4)).astype(np.float32)  # (40, 4): neighbours' tags are noise
+    row_tags = [[f"t{i % 4}"] for i in range(40)]
+    users = [f"u{i % 4}" for i in range(40)]
+    history = AuthorHistory.of(
+        [Tweet(id=str(i), text="x", user_id=users[i], hashtags=(f"own{i % 4}",)) for i in range(40)],
+        lambda t: list(t.hashtags),
+    )
+    rec = NeighbourHashtagRecommender(build_index(train), row_tags)
+    val = rng.normal(size=(20, 4)).astype(np.float32)
+    val_batch = EmbeddingBatch({"text": val}, {"text": np.ones(20, bool)}, val)
+    truth = [{f"own{i % 4}"} for i in range(20)]  # each validation tweet carries its author's tag
+    validation = HashtagValidation(val_batch, truth, [f"u{i % 4}" for i in range(20)])
+    chosen, scores = choose_neighbour_votes(rec, validation, history, grid=(1, 5))
+    name = f"{chosen.weighting} votes, {chosen.neighbours} neighbours"
+    assert chosen.author_weight > 0 and scores[f"{name}, author weight {chosen.author_weight:g}"] == 1.0
+    assert max(f1 for name, f1 in scores.items() if "author weight" not in name) == 0.0
+    from model.heads.hashtag_neighbours import INDEX_FILE
+    from model.heads.vector_index import save_index
+
+    save_index(chosen.index, tmp_path / INDEX_FILE)
+    chosen.save_meta(tmp_path)
+    loaded = NeighbourHashtagRecommender.load(tmp_path)
+    assert loaded.author_weight == chosen.author_weight and loaded.authors is not None
+    assert loaded.authors.counts == history.counts and (tmp_path / AUTHOR_HASHTAGS_FILE).is_file()
+    rec.save_meta(tmp_path)  # a head without the table removes a stale one
+    assert not (tmp_path / AUTHOR_HASHTAGS_FILE).exists()
 
 
 def test_location_features_zero_absent_parts_and_flag_them() -> None:
@@ -205,11 +280,14 @@ def test_built_heads_round_trip_through_save_and_load(
     assert heads.hashtags is not None and heads.location is not None and heads.bots is not None
     assert isinstance(heads.hashtags, NeighbourHashtagRecommender)  # build-heads' default method
     alone = load_neighbour_hashtags(ckpt)
-    assert alone is not None and (alone.neighbours, alone.weighting) == (
+    assert alone is not None and (alone.neighbours, alone.weighting, alone.author_weight) == (
         heads.hashtags.neighbours,
         heads.hashtags.weighting,
+        heads.hashtags.author_weight,
     )
     chosen = json.loads((ckpt / "heads" / "heads.json").read_text())["heads"]["hashtag_neighbours"]
+    assert chosen["author_weight"] == alone.author_weight
+    assert (chosen["authors"] > 0) == (alone.authors is not None) == (alone.author_weight > 0)
     assert chosen["selection"]["metric"] == "validation F1@1"  # the default: chosen on validation
     assert (
         f"{chosen['weighting']} votes, {chosen['neighbours']} neighbours" in chosen["selection"]["validation"]

@@ -136,8 +136,11 @@ class Evaluation:
                     f"{name}: hashtags (paper)",
                     lambda: tag_eval.joint_recommendations(embedder, self.splits.train, batch, rows),
                 )
+            authors = [test[i].user_id for i in rows]
             served_tags = (
-                None if served is None else tag_eval.served_neighbour_recommendations(served, batch, rows)
+                None
+                if served is None
+                else tag_eval.served_neighbour_recommendations(served, batch, rows, authors)
             )
             if served_tags is not None:  # the head the service answers with, as build-heads chose it
                 recs[tag_eval.NEIGHBOUR_METHOD], out["hashtag_head"] = served_tags

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from model.heads.author_history import AuthorHistory
 from model.heads.hashtag_index import HashtagRecommender
 from model.heads.vector_index import build_index
 from model.record import Tweet
@@ -50,13 +51,16 @@ def joint_recommendations(
 
 
 TFIDF_VOTES = "TF-IDF neighbours, rank-weighted votes (k on val)"
+AUTHOR_ELSE_VOTES = "author's most used training-split hashtags, then TF-IDF votes"
 
 
 def baseline_recommendations(
     train: Sequence[Tweet], val: Sequence[Tweet], test: Sequence[Tweet], rows: Sequence[int]
 ) -> dict[str, Callable[[], tuple[list[list[str]], dict[str, Any] | None]]]:
-    """Most popular hashtags, and rank-weighted TF-IDF neighbour votes with the number of neighbours
-    chosen on ``val`` (training/baselines), lazily; each gives its test answers and its selection."""
+    """Most popular hashtags, rank-weighted TF-IDF neighbour votes with the number of neighbours
+    chosen on ``val`` (training/baselines), and, where some query's author has tagged training
+    tweets, those authors' own most used tags before the votes; lazily, each gives its test answers
+    and its selection."""
     from training.baselines.hashtags import PopularHashtags, tune_voting_hashtags
 
     train_lists = [[h.lower() for h in t.hashtags] for t in train]
@@ -79,7 +83,22 @@ def baseline_recommendations(
         )
         return [list(r) for r in model.recommend(query_texts, max(KS))], chosen
 
-    return {"Most popular hashtags": popular, TFIDF_VOTES: votes}
+    makers = {"Most popular hashtags": popular, TFIDF_VOTES: votes}
+    history = AuthorHistory.of(train, lambda t: [h.lower() for h in t.hashtags])
+    if any(history.counts.get(test[i].user_id or "") for i in rows):
+
+        def author_else_votes() -> tuple[list[list[str]], dict[str, Any] | None]:
+            # A practitioner's first try where authors repeat: their own tags first, by how often they
+            # used them, the text's neighbours' votes after (the rule of location's AUTHOR_ELSE_TFIDF).
+            voted, chosen = votes()
+            out = []
+            for i, fallback in zip(rows, voted, strict=True):
+                own = history.ranked(test[i].user_id)
+                out.append((own + [t for t in fallback if t not in own])[: max(KS)])
+            return out, chosen
+
+        makers[AUTHOR_ELSE_VOTES] = author_else_votes
+    return makers
 
 
 def neighbour_recommendations(
@@ -95,10 +114,11 @@ def neighbour_recommendations(
 
 
 def served_neighbour_recommendations(
-    ckpt: Path, test_batch: Any, rows: Sequence[int]
+    ckpt: Path, test_batch: Any, rows: Sequence[int], authors: Sequence[str | None] | None = None
 ) -> tuple[list[list[str]], dict[str, Any]] | None:
     """The checkpoint's own neighbour head (model.heads.loader, as the service loads it, with the
-    neighbour count and vote weighting build-heads chose) on the test queries, and what it is; None
+    neighbour count, vote weighting and author table build-heads chose) on the test queries
+    (``authors[j]``: query j's author, as the service reads it from user_id), and what it is; None
     where the checkpoint has none. ``served`` says whether the service answers with it: heads.json's
     hashtag_method "tags" serves the paper's max-cosine head, and this one is then a comparison."""
     from model.heads.loader import heads_summary, load_neighbour_hashtags
@@ -115,6 +135,10 @@ def served_neighbour_recommendations(
         "served": summary.get("hashtag_method", "neighbours") == "neighbours",
         "neighbours": head.neighbours,
         "weighting": head.weighting,
+        "author_weight": head.author_weight,
+        # how many test queries the author table answers for (0 without one)
+        "known_authors": sum(1 for a in authors or () if head.authors is not None and head.authors.shares(a)),
         "selection": recorded.get("selection", {"metric": "not recorded"}),
     }
-    return [[t for t, _ in r] for r in head.recommend(queries, k=max(KS))], info
+    ranked = head.recommend(queries, k=max(KS), authors=list(authors) if authors is not None else None)
+    return [[t for t, _ in r] for r in ranked], info

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from model.heads.author_places import AuthorPlaces
+from model.heads.author_history import AuthorHistory
 from model.heads.location_head import LinearLocation, LocationContext, location_features, profile_inputs
 from model.record import Tweet
 from training.heads.fit_location import ForestParams, city_label, fit_forest, single_row_latency_ms
@@ -178,7 +178,7 @@ def baseline_predictions(
         model = TfidfCityClassifier().fit(train_cols[0], train_cols[1], train_cols[2])
         chosen[TFIDF_LR] = {"parameter": "C", "chosen": model.c, "metric": "no validation tweets"}
     out[TFIDF_LR] = model.predict(test_cols[0], test_cols[2])
-    authors = AuthorPlaces.of(train, city_label)
+    authors = AuthorHistory.of(train, city_label)
     known = [authors.most_frequent(t.user_id) for t in test]
     if any(known):
         # no parameter of its own: its fallback is the TF-IDF model above, C chosen as reported there

@@ -15,8 +15,10 @@ from training.evaluation.report import (
     _fmt,
     _table,
     _wrap,
+    neighbour_head_settings,
     skipped,
     strongest_baselines,
+    top_validation_scores,
     unscored_served_note,
 )
 
@@ -174,8 +176,8 @@ def hashtag_choice_line(metrics: dict[str, Any], corpus: str, preset: str) -> st
     head = metrics["joint"].get("hashtag_head")
     if not head or "validation" not in head.get("selection", {}):
         return None
-    scores = ", ".join(f"{k} {v:.4f}" for k, v in head["selection"]["validation"].items())
-    chosen = f"{head['weighting']} votes, {head['neighbours']} neighbours"
+    scores = top_validation_scores(head["selection"]["validation"])
+    chosen = neighbour_head_settings(head)
     if not head.get("served", True):
         return f"- {corpus} [{preset}]: {scores}; chosen: {chosen}, but the paper's max-cosine head is served"
     return f"- {corpus} [{preset}]: {scores}; served: {chosen}"

@@ -119,6 +119,26 @@ def served_location_note(metrics: dict[str, Any]) -> str | None:
     )
 
 
+def neighbour_head_settings(head: dict[str, Any]) -> str:
+    """What build-heads chose for the neighbour hashtag head, in words."""
+    weight = float(head.get("author_weight") or 0.0)
+    known = head.get("known_authors")
+    authors = (
+        f", the author's earlier hashtags at weight {weight:g}"
+        + (f" ({known} test queries by an author in its table)" if known is not None else "")
+        if weight > 0
+        else ""
+    )
+    return f"{head.get('weighting')} votes, {head.get('neighbours')} neighbours{authors}"
+
+
+def top_validation_scores(scores: dict[str, Any], top: int = 5, digits: int = 4) -> str:
+    """The ``top`` best candidates of a validation grid, best first (ties in grid order)."""
+    ranked = sorted(scores.items(), key=lambda kv: -float(kv[1]))[:top]
+    shown = ", ".join(f"{k} {float(v):.{digits}f}" for k, v in ranked)
+    return shown if len(scores) <= top else f"best {top} of {len(scores)}: {shown}"
+
+
 def served_hashtag_note(metrics: dict[str, Any]) -> str | None:
     """One sentence on the neighbour hashtag head scored for the joint model: the checkpoint's own,
     with what build-heads chose on validation (None for metrics of a fixed head fitted here)."""
@@ -126,9 +146,9 @@ def served_hashtag_note(metrics: dict[str, Any]) -> str | None:
     if not head:
         return None
     sel = head.get("selection", {})
-    tried = ", ".join(f"{k} {float(v):.4f}" for k, v in (sel.get("validation") or {}).items())
+    tried = top_validation_scores(sel.get("validation") or {})
     why = f" by {sel.get('metric')} ({tried})" if tried else f" ({sel.get('metric', 'not recorded')})"
-    what = f"{head.get('neighbours')} neighbours, {head.get('weighting')} votes, chosen by build-heads{why}."
+    what = f"{neighbour_head_settings(head)}, chosen by build-heads{why}."
     if not head.get("served", True):
         return (
             f"Served head: {PAPER_METHOD} (build-heads --hashtag-method tags); {NEIGHBOUR_METHOD} is "

@@ -187,7 +187,7 @@ def corpus_pipeline(
         f"{corpus.name}/{preset}: build-heads",
         base / "heads.stamp",
         [ckpt / HEADS_DIR],
-        ckpt_id + _code_digest("heads", "baselines"),
+        ckpt_id + _code_digest("training/heads", "training/baselines", "model/heads"),
     )
     evaluate = [
         "evaluate",
@@ -237,9 +237,10 @@ def corpus_pipeline(
 
 
 def _code_digest(*packages: str) -> str:
-    """The content of training/PACKAGE/*.py for each package: changed head-fitting code refits the
-    heads (their location head choice uses the baselines' grid rule)."""
-    root = Path(__file__).resolve().parent.parent
+    """The content of PACKAGE/*.py (from the repository root) for each package: changed head code,
+    fitting (training/heads; the location head's choice uses the baselines' grid rule) or the heads
+    themselves (model/heads), refits the heads."""
+    root = Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
     for package in packages:
         for path in sorted((root / package).glob("*.py")):

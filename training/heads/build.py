@@ -122,6 +122,7 @@ def fit_hashtag_heads(
 ) -> dict[str, Any]:
     """The paper's hashtag index (max cosine to hashtag embeddings) and the neighbours' hashtags."""
     from training.heads.fit_indexes import (
+        HashtagValidation,
         embed_hashtags,
         hashtag_counts,
         write_hashtag_index,
@@ -145,7 +146,11 @@ def fit_hashtag_heads(
         val_tagged = [t for t in splits.val if t.hashtags]
         if options.hashtag_neighbours <= 0 and val_tagged:
             val_batch = embed_rows(embedder, val_tagged, desc="embed val (hashtags)")
-            validation = (val_batch, [{h.lower() for h in t.hashtags} for t in val_tagged])
+            validation = HashtagValidation(
+                val_batch,
+                [{h.lower() for h in t.hashtags} for t in val_tagged],
+                [t.user_id for t in val_tagged],
+            )
         heads["hashtag_neighbours"] = write_neighbour_hashtags(
             heads_dir, list(train), batch, options.hashtag_neighbours, options.hnsw_threshold, validation
         )
@@ -185,8 +190,8 @@ def fit_location_head(
     """The location head over the city-labelled training tweets' embeddings: the paper's forest or a
     logistic regression, whichever scores better on the validation split (choose_location_head).
     Where some authors have two or more of these tweets, the head also reads each author's earlier
-    places (AuthorPlaces, from the training split only; a training row leaves its own tweet out)."""
-    from model.heads.author_places import AuthorPlaces
+    places (AuthorHistory, from the training split only; a training row leaves its own tweet out)."""
+    from model.heads.author_history import AuthorHistory
     from model.heads.location_head import (
         FEATURE_COMPONENTS,
         PROFILE_NGRAM_FEATURES,
@@ -211,7 +216,7 @@ def fit_location_head(
     profile, has_profile = profile_embeddings(embedder, sub)
     widths = PROFILE_NGRAM_FEATURES, TEXT_NGRAM_FEATURES  # profile char, tweet word n-gram blocks
     classes = sorted({city_label(t) or "" for t in sub})  # the order of the fitted head's classes_
-    table = AuthorPlaces.of(sub, city_label)
+    table = AuthorHistory.of(sub, city_label)
     # nobody tweets twice: leave-one-out would make the block zero on every training row
     authors = table if table.repeat_authors() else None
     train_authors = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,28 +65,42 @@ def write_retrieval_index(
     return {"items": len(ids), "index": type(index).__name__}
 
 
+# Weights of the author's own earlier hashtags against the neighbours' vote shares tried on the
+# validation split (0: the head without them; 4 lets a known author's habit outvote any neighbours).
+AUTHOR_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+@dataclass(frozen=True)
+class HashtagValidation:
+    """The validation tweets with hashtags: embedded, their lower-cased hashtags, their authors."""
+
+    batch: Any
+    truth: list[set[str]]
+    authors: list[str | None]
+
+
 def write_neighbour_hashtags(
     heads_dir: Path,
     tweets: Sequence[Tweet],
     batch: Any,
     neighbours: int,
     hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
-    validation: tuple[Any, list[set[str]]] | None = None,
+    validation: HashtagValidation | None = None,
 ) -> dict[str, Any]:
     """The joint-space neighbour recommender: training tweets with hashtags, by their average
     embedding without the hashtag component, each with its (lower-cased, distinct) hashtags.
 
-    ``neighbours`` > 0 fixes the number of voting neighbours, with cosine votes (the head before
-    issue 12); 0 chooses the number and the vote weighting by F1@1 on ``validation`` (the validation
-    tweets with hashtags, embedded, and their lower-cased hashtags: choose_neighbour_votes), and
-    falls back to the fixed head's settings without validation tweets."""
+    ``neighbours`` > 0 fixes the number of voting neighbours, with cosine votes and no author table
+    (the head before issue 12); 0 chooses the number, the vote weighting and the weight of the
+    author's earlier hashtags (the training tweets' table) by F1@1 on ``validation``
+    (choose_neighbour_votes), and falls back to the fixed head's settings without validation tweets."""
+    from model.heads.author_history import AuthorHistory
     from model.heads.hashtag_neighbours import (
         DEFAULT_NEIGHBOURS,
         NeighbourHashtagRecommender,
         average_without,
     )
     from model.heads.hashtag_neighbours import INDEX_FILE as NEIGHBOUR_INDEX
-    from model.heads.hashtag_neighbours import META_FILE as NEIGHBOUR_META
 
     rows = [i for i, t in enumerate(tweets) if t.hashtags]
     vectors = average_without(batch.rows(rows))  # (R, dim)
@@ -93,22 +108,23 @@ def write_neighbour_hashtags(
     row_tags = [list(dict.fromkeys(h.lower() for h in tweets[rows[j]].hashtags)) for j in keep]
     index = build_index(vectors[keep], hnsw_threshold)
     save_index(index, heads_dir / NEIGHBOUR_INDEX)
-    weighting = "cosine"
+    recommender = NeighbourHashtagRecommender(index, row_tags, DEFAULT_NEIGHBOURS)
     selection: dict[str, Any] = {"metric": f"fixed: --hashtag-neighbours {neighbours}"}
-    if neighbours <= 0:
-        if validation is not None and validation[1] and keep:
-            recommender = NeighbourHashtagRecommender(index, row_tags)
-            neighbours, weighting, scores = choose_neighbour_votes(recommender, *validation)
-            selection = {"metric": "validation F1@1", "validation": scores, "queries": len(validation[1])}
-        else:
-            neighbours = DEFAULT_NEIGHBOURS
-            selection = {"metric": "no validation tweets with hashtags: the fixed head's settings"}
-    meta = {"row_tags": row_tags, "neighbours": neighbours, "weighting": weighting}
-    (heads_dir / NEIGHBOUR_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    if neighbours > 0:
+        recommender.neighbours = neighbours
+    elif validation is not None and validation.truth and keep:
+        authors = AuthorHistory.of(tweets, lambda t: [h.lower() for h in t.hashtags])
+        recommender, scores = choose_neighbour_votes(recommender, validation, authors)
+        selection = {"metric": "validation F1@1", "validation": scores, "queries": len(validation.truth)}
+    else:
+        selection = {"metric": "no validation tweets with hashtags: the fixed head's settings"}
+    recommender.save_meta(heads_dir)
     return {
         "tweets": len(keep),
-        "neighbours": neighbours,
-        "weighting": weighting,
+        "neighbours": recommender.neighbours,
+        "weighting": recommender.weighting,
+        "author_weight": recommender.author_weight,
+        "authors": len(recommender.authors) if recommender.author_weight > 0 and recommender.authors else 0,
         "selection": selection,
         "index": type(index).__name__,
     }
@@ -116,27 +132,39 @@ def write_neighbour_hashtags(
 
 def choose_neighbour_votes(
     recommender: Any,
-    val_batch: Any,
-    val_truth: Sequence[set[str]],
+    validation: HashtagValidation,
+    authors: Any = None,
     grid: Sequence[int] = NEIGHBOUR_GRID,
-) -> tuple[int, str, dict[str, float]]:
-    """The number of neighbours (``grid``, the TF-IDF voting baseline's) and the vote weighting
-    (hashtag_neighbours.VOTE_WEIGHTINGS) with the best F1@1 on the validation tweets; on a tie the
-    earlier weighting (cosine, the fixed head's), then the fewer neighbours. Returns them and every
-    candidate's score. The test split is never an argument."""
+    author_weights: Sequence[float] = AUTHOR_WEIGHTS,
+) -> tuple[Any, dict[str, float]]:
+    """The number of neighbours (``grid``, the TF-IDF voting baseline's), the vote weighting
+    (hashtag_neighbours.VOTE_WEIGHTINGS) and the weight of the author's earlier hashtags (``authors``,
+    an AuthorHistory; ``author_weights``, only 0 without one) with the best F1@1 on the validation
+    tweets; on a tie the earlier weighting (cosine, the fixed head's), then the fewer neighbours, then
+    the smaller author weight. Returns the chosen recommender and every candidate's score. The test
+    split is never an argument; the index is searched once."""
     from model.heads.hashtag_neighbours import VOTE_WEIGHTINGS, NeighbourHashtagRecommender
     from training.metrics import precision_recall_f1_at_k
 
+    weights = sorted(author_weights) if authors is not None else [0.0]
+    found = recommender.search(validation.batch, max(grid))
     scores: dict[str, float] = {}
-    best: tuple[float, int, str] | None = None
+    best: tuple[float, Any] | None = None
     for weighting in VOTE_WEIGHTINGS:
         for k in sorted(grid):
-            candidate = NeighbourHashtagRecommender(recommender.index, recommender.row_tags, k, weighting)
-            top = [[tag for tag, _ in row] for row in candidate.recommend(val_batch, 1)]
-            f1 = precision_recall_f1_at_k(top, val_truth, 1)[2]
-            scores[f"{weighting} votes, {k} neighbours"] = round(f1, 4)
-            if best is None or f1 > best[0]:
-                best = (f1, k, weighting)
+            for weight in weights:
+                candidate = NeighbourHashtagRecommender(
+                    recommender.index, recommender.row_tags, k, weighting, authors, weight
+                )
+                top = [
+                    [tag for tag, _ in candidate.vote(row, 1, set(), author)]
+                    for row, author in zip(found, validation.authors, strict=True)
+                ]
+                f1 = precision_recall_f1_at_k(top, validation.truth, 1)[2]
+                label = f"{weighting} votes, {k} neighbours"
+                scores[f"{label}, author weight {weight:g}" if weight > 0 else label] = round(f1, 4)
+                if best is None or f1 > best[0]:
+                    best = (f1, candidate)
     if best is None:
         raise ValueError("empty neighbour grid")
-    return best[1], best[2], scores
+    return best[1], scores

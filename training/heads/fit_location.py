@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from model.heads.author_places import AUTHOR_PLACES_FILE, AuthorPlaces
+from model.heads.author_history import AUTHOR_PLACES_FILE, AuthorHistory
 from model.heads.location_head import FEATURE_COMPONENTS, FOREST_FILE, LINEAR_FILE, META_FILE, LinearLocation
 from model.record import Tweet
 
@@ -217,7 +217,7 @@ def save_forest(
     params: ForestParams,
     profile_ngrams: int = 0,
     text_ngrams: int = 0,
-    authors: AuthorPlaces | None = None,
+    authors: AuthorHistory | None = None,
 ) -> dict[str, Any]:
     """Writes the location head: the forest (joblib), or a LinearLocation (npz) when that was chosen;
     ``profile_ngrams``, ``text_ngrams``: the widths of the n-gram blocks it was fitted with;

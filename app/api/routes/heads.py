@@ -65,7 +65,8 @@ async def recommend_hashtags(
     backend = service.require_head("hashtags")
     inputs, batch = await _embed_request(body, service, backend, settings)
     exclude = [set(it.tweet.hashtags) for it in inputs] if body.exclude_own else None
-    ranked = await service.run_head(backend.recommend_hashtags, batch, body.k, exclude)
+    authors = [it.tweet.user_id for it in inputs]
+    ranked = await service.run_head(backend.recommend_hashtags, batch, body.k, exclude, authors)
     return HashtagResponse(
         results=[
             HashtagResult(id=it.tweet.id, hashtags=[HashtagScore(hashtag=t, score=s) for t, s in row])

@@ -1,5 +1,6 @@
-"""The authors' earlier places: the table against hand-counted values, the location head reading it
-through save and load, the manifest guarding its file, and the harness baseline built on it."""
+"""The authors' earlier places and hashtags: the table against hand-counted values, the location
+head reading it through save and load, the manifest guarding its files, and the harness baselines
+built on it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from model.checkpoint import CheckpointError, write_manifest
 from model.embedding_batch import EmbeddingBatch
-from model.heads.author_places import AUTHOR_PLACES_FILE, AuthorPlaces
+from model.heads.author_history import AUTHOR_PLACES_FILE, AuthorHistory
 from model.heads.loader import load_location_head
 from model.heads.location_head import (
     LocationContext,
@@ -34,7 +35,7 @@ def test_the_table_counts_city_tweets_per_author_and_blocks_them_as_shares() -> 
         _tweet(4, "bob", "x", kind="admin"),  # not a city: not counted
         _tweet(5, None, "a"),  # no author: not counted
     ]
-    table = AuthorPlaces.of(tweets, city_label)
+    table = AuthorHistory.of(tweets, city_label)
     assert table.counts == {"ann": {"a": 2, "b": 1}, "bob": {"c": 1}}
     assert table.repeat_authors() == 1
     assert table.most_frequent("ann") == "a" and table.most_frequent("carol") is None
@@ -55,11 +56,11 @@ def test_the_table_counts_city_tweets_per_author_and_blocks_them_as_shares() -> 
 
 
 def test_ties_go_to_the_smaller_place_id_and_the_table_survives_save_and_load(tmp_path: Path) -> None:
-    table = AuthorPlaces({"ann": {"b": 2, "a": 2, "c": 1}, "empty": {}})
+    table = AuthorHistory({"ann": {"b": 2, "a": 2, "c": 1}, "empty": {}})
     assert table.most_frequent("ann") == "a"
     assert len(table) == 1  # an author without places is not kept
     table.save(tmp_path / "t.json")
-    assert AuthorPlaces.load(tmp_path / "t.json").counts == table.counts
+    assert AuthorHistory.load(tmp_path / "t.json").counts == table.counts
 
 
 def _author_world(n: int, rng: np.random.Generator) -> tuple[EmbeddingBatch, list[str], list[str]]:
@@ -76,7 +77,7 @@ def test_a_head_fitted_with_the_block_follows_the_author_through_save_and_load(t
     rng = np.random.default_rng(0)
     batch, authors, cities = _author_world(400, rng)
     train = [_tweet(i, a, c) for i, (a, c) in enumerate(zip(authors[:300], cities[:300], strict=True))]
-    table = AuthorPlaces.of(train, city_label)
+    table = AuthorHistory.of(train, city_label)
     classes = sorted(set(cities[:300]))
     dim = batch.average.shape[1]
     block = table.block(authors[:300], classes, leave_out=cities[:300])
@@ -118,7 +119,7 @@ def test_an_author_table_not_in_the_manifest_is_refused(tmp_path: Path) -> None:
         heads, fit_forest(features, cities, ForestParams(n_estimators=5, n_jobs=1)), {}, ForestParams()
     )
     write_manifest(tmp_path / "ckpt")
-    AuthorPlaces({"u1": {"city1": 3}}).save(heads / AUTHOR_PLACES_FILE)  # slipped in after the manifest
+    AuthorHistory({"u1": {"city1": 3}}).save(heads / AUTHOR_PLACES_FILE)  # slipped in after the manifest
     with pytest.raises(CheckpointError, match=AUTHOR_PLACES_FILE):
         load_location_head(tmp_path / "ckpt")
 
@@ -138,3 +139,67 @@ def test_the_author_baseline_answers_with_the_authors_city_and_falls_back_on_tf_
     assert predicted[AUTHOR_ELSE_TFIDF] == ["c1", "c0"]
     unknown = [tweet(300, "new", "c0", "words of c0 here")]
     assert AUTHOR_ELSE_TFIDF not in baseline_predictions(train, val, unknown)[0]
+
+
+def test_a_table_of_hashtags_counts_each_tag_once_a_tweet_and_shares_by_tagged_tweets(tmp_path: Path) -> None:
+    def tagged(i: int, user: str | None, *tags: str) -> Tweet:
+        return Tweet(id=str(i), text="t", user_id=user, hashtags=tags)
+
+    tweets = [
+        tagged(0, "ann", "jobs", "Jobs", "hiring"),  # the same tag twice in one tweet counts once
+        tagged(1, "ann", "jobs"),
+        tagged(2, "ann"),  # no tags: not one of ann's labelled tweets
+        tagged(3, None, "jobs"),
+        tagged(4, "bob", "Coffee"),
+    ]
+    table = AuthorHistory.of(tweets, lambda t: [h.lower() for h in t.hashtags])
+    assert table.counts == {"ann": {"jobs": 2, "hiring": 1}, "bob": {"coffee": 1}}
+    assert table.tweets == {"ann": 2, "bob": 1}
+    assert table.shares("ann") == {"jobs": 1.0, "hiring": 0.5} and table.shares(None) == {}
+    assert table.ranked("ann") == ["jobs", "hiring"] and table.ranked("carol") == []
+    table.save(tmp_path / "t.json")
+    again = AuthorHistory.load(tmp_path / "t.json")
+    assert again.counts == table.counts and again.tweets == table.tweets
+    # a table saved before "tweets" was stored reads one label a tweet
+    (tmp_path / "old.json").write_text(json.dumps({"counts": {"ann": {"a": 2, "b": 1}}}))
+    assert AuthorHistory.load(tmp_path / "old.json").shares("ann") == {"a": 2 / 3, "b": 1 / 3}
+
+
+def test_the_hashtag_author_baseline_puts_the_authors_tags_before_the_tf_idf_votes() -> None:
+    from training.evaluation.hashtags import AUTHOR_ELSE_VOTES, TFIDF_VOTES, baseline_recommendations
+
+    def tweet(i: int, user: str, text: str, *tags: str) -> Tweet:
+        return Tweet(id=str(i), text=text, user_id=user, hashtags=tags)
+
+    train = [tweet(i, f"u{i % 3}", f"talk of t{i % 2}", f"t{i % 2}") for i in range(30)]
+    train += [tweet(50, "fan", "talk of t0", "mine"), tweet(51, "fan", "talk of t1", "mine", "other")]
+    val = [tweet(100 + i, "v", f"talk of t{i % 2}", f"t{i % 2}") for i in range(4)]
+    test = [tweet(200, "fan", "talk of t0", "mine"), tweet(201, "new", "talk of t0", "t0")]
+    makers = baseline_recommendations(train, val, test, [0, 1])
+    votes, _ = makers[TFIDF_VOTES]()
+    ruled, _ = makers[AUTHOR_ELSE_VOTES]()
+    assert votes[0][0] == "t0" and votes[1][0] == "t0"
+    assert (
+        ruled[0][:2] == ["mine", "other"]
+        and ruled[0][2:] == [t for t in votes[0] if t not in ruled[0][:2]][:3]
+    )
+    assert ruled[1] == votes[1]  # an author without tagged training tweets gets the votes
+    assert AUTHOR_ELSE_VOTES not in baseline_recommendations(train, val, test[1:], [0])
+
+
+def test_a_hashtag_author_table_not_in_the_manifest_is_refused(tmp_path: Path) -> None:
+    from model.heads.author_history import AUTHOR_HASHTAGS_FILE
+    from model.heads.hashtag_neighbours import INDEX_FILE, NeighbourHashtagRecommender
+    from model.heads.loader import load_neighbour_hashtags
+    from model.heads.vector_index import build_index, save_index
+
+    heads = tmp_path / "ckpt" / "heads"
+    heads.mkdir(parents=True)
+    index = build_index(np.eye(3, dtype=np.float32))
+    save_index(index, heads / INDEX_FILE)
+    NeighbourHashtagRecommender(index, [["a"], ["b"], ["c"]]).save_meta(heads)
+    write_manifest(tmp_path / "ckpt")
+    assert load_neighbour_hashtags(tmp_path / "ckpt") is not None
+    AuthorHistory({"u1": {"a": 3}}).save(heads / AUTHOR_HASHTAGS_FILE)  # slipped in after the manifest
+    with pytest.raises(CheckpointError, match=AUTHOR_HASHTAGS_FILE):
+        load_neighbour_hashtags(tmp_path / "ckpt")
