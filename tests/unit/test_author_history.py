@@ -203,3 +203,19 @@ def test_a_hashtag_author_table_not_in_the_manifest_is_refused(tmp_path: Path) -
     AuthorHistory({"u1": {"a": 3}}).save(heads / AUTHOR_HASHTAGS_FILE)  # slipped in after the manifest
     with pytest.raises(CheckpointError, match=AUTHOR_HASHTAGS_FILE):
         load_neighbour_hashtags(tmp_path / "ckpt")
+
+
+def test_location_scores_split_by_whether_the_author_has_training_cities() -> None:
+    from training.evaluation.location import known_authors, scores
+
+    train = [_tweet(0, "ann", "a"), _tweet(1, "bob", "x", kind="admin")]  # bob has no city tweet
+    test = [_tweet(10, "ann", "a"), _tweet(11, "ann", "b"), _tweet(12, "bob", "a"), _tweet(13, None, "b")]
+    known = known_authors(train, test)
+    assert known == [True, True, False, False]
+    got = scores(["a", "a", "a", "a"], test, {}, known)
+    assert got["accuracy"] == 50.0
+    assert got["by_author"] == {
+        "known": {"tweets": 2, "accuracy": 50.0},
+        "new": {"tweets": 2, "accuracy": 50.0},
+    }
+    assert "by_author" not in scores(["a"] * 4, test, {}, [False] * 4)

@@ -458,3 +458,18 @@ def test_the_strongest_hashtag_baseline_is_judged_against_the_head_the_service_a
     paper = strongest_baselines(metrics(False))["hashtags"]  # build-heads --hashtag-method tags
     assert (paper["ours"], paper["ours_value"]) == ("served head (paper's max cosine)", 0.05)
     assert paper["baseline"] == "Most popular hashtags" and paper["baseline_value"] == 0.1
+
+
+def test_the_reports_name_the_chosen_hashtag_head_and_its_best_validation_candidates() -> None:
+    from training.evaluation.report import neighbour_head_settings, top_validation_scores
+
+    scores = {"a": 0.1, "b": 0.3, "c": 0.2, "d": 0.3}
+    assert top_validation_scores(scores, top=2) == "best 2 of 4: b 0.3000, d 0.3000"  # ties in grid order
+    assert top_validation_scores({"a": 0.1}) == "a 0.1000"
+    head = {"weighting": "rank", "neighbours": 20, "author_weight": 0.0}
+    assert neighbour_head_settings(head) == "rank votes, 20 neighbours"
+    head |= {"author_weight": 0.5, "known_authors": 7}
+    assert neighbour_head_settings(head) == (
+        "rank votes, 20 neighbours, the author's earlier hashtags at weight 0.5 "
+        "(7 test queries by an author in its table)"
+    )

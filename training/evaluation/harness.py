@@ -94,6 +94,7 @@ class Evaluation:
         self.loc_test = [t for t in splits.test if city_label(t) in classes]
         self.loc_val = [t for t in splits.val if city_label(t) in classes]
         self.loc_classes = classes
+        self.loc_known = loc_eval.known_authors(self.loc_train, self.loc_test)
         self.coords = loc_eval.place_coordinates(splits.all_tweets())
 
     # ---- one embedding model --------------------------------------------------------------------
@@ -183,14 +184,17 @@ class Evaluation:
                 lambda: loc_eval.served_head_run(served, embedder, self.loc_test, test_b),
             )
             if predicted is not None:
-                info = {**loc_eval.scores(predicted, self.loc_test, self.coords), **info}
+                info = {**loc_eval.scores(predicted, self.loc_test, self.coords, self.loc_known), **info}
             out["served_head"] = info
         pred, info = _timed(
             self.timings,
             f"{name}: location forest",
             lambda: loc_eval.forest_run(train_x, labels, test_x, self.options.forest),
         )
-        out["chosen_forest"] = {**loc_eval.scores(pred, self.loc_test, self.coords), "forest": info}
+        out["chosen_forest"] = {
+            **loc_eval.scores(pred, self.loc_test, self.coords, self.loc_known),
+            "forest": info,
+        }
         larger = self.options.larger_forest
         if full and larger is not None:
             pred, info = _timed(
@@ -198,7 +202,10 @@ class Evaluation:
                 f"{name}: larger forest",
                 lambda: loc_eval.forest_run(train_x, labels, test_x, larger),
             )
-            out["larger_forest"] = {**loc_eval.scores(pred, self.loc_test, self.coords), "forest": info}
+            out["larger_forest"] = {
+                **loc_eval.scores(pred, self.loc_test, self.coords, self.loc_known),
+                "forest": info,
+            }
         return out
 
     def _bots(self, name: str, embedder: Embedder, full: bool) -> dict[str, Any]:
@@ -268,7 +275,10 @@ class Evaluation:
 
             def loc() -> dict[str, Any]:
                 preds, chosen = loc_eval.baseline_predictions(self.loc_train, self.loc_val, self.loc_test)
-                result = {k: loc_eval.scores(p, self.loc_test, self.coords) for k, p in preds.items()}
+                result = {
+                    k: loc_eval.scores(p, self.loc_test, self.coords, self.loc_known)
+                    for k, p in preds.items()
+                }
                 for key, selection in chosen.items():
                     result[key]["selection"] = selection
                 return result

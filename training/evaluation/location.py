@@ -43,11 +43,24 @@ def place_coordinates(tweets: Sequence[Tweet]) -> dict[str, tuple[float, float]]
     }
 
 
+def known_authors(train: Sequence[Tweet], test: Sequence[Tweet]) -> list[bool]:
+    """Per test tweet, whether its author has city tweets in ``train`` (what the author table and the
+    author baseline can answer from)."""
+    table = AuthorHistory.of(train, city_label)
+    return [bool(table.counts.get(t.user_id or "")) for t in test]
+
+
 def scores(
-    predicted: Sequence[str], truth: Sequence[Tweet], coords: dict[str, tuple[float, float]]
+    predicted: Sequence[str],
+    truth: Sequence[Tweet],
+    coords: dict[str, tuple[float, float]],
+    known: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
+    """Accuracy (%), acc@161km where coordinates are known, and with ``known`` (known_authors) the
+    accuracy on the tweets of authors with earlier training cities and on the others apart."""
     true_labels = [city_label(t) for t in truth]
-    accuracy = float(np.mean([p == t for p, t in zip(predicted, true_labels, strict=True)]))
+    hits = [p == t for p, t in zip(predicted, true_labels, strict=True)]
+    accuracy = float(np.mean(hits))
     pairs = [
         (
             coords[p],
@@ -63,6 +76,14 @@ def scores(
             100 * accuracy_within_km(np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])), 2
         )
         out["with_coordinates"] = len(pairs)
+    if known is not None and any(known):
+        out["by_author"] = {
+            group: {"tweets": len(part), "accuracy": round(100 * float(np.mean(part)), 2) if part else None}
+            for group, part in (
+                ("known", [h for h, k in zip(hits, known, strict=True) if k]),
+                ("new", [h for h, k in zip(hits, known, strict=True) if not k]),
+            )
+        }
     return out
 
 

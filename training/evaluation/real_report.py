@@ -47,14 +47,17 @@ def task_rows(metrics: dict[str, Any], preset: str) -> dict[str, dict[str, float
     named = {f"{ours}, {PAPER_FOREST}": loc.get("chosen_forest", {})}
     if served.get("source") == "checkpoint":
         named = {f"{ours}, served head": served, **named}
-    for label, v in named.items():
+    baselines = {k: v for k, v in metrics["baselines"].get("location", {}).items() if isinstance(v, dict)}
+    for label, v in {**named, **baselines}.items():
         if "accuracy" in v:
             rows.setdefault("location accuracy %", {})[label] = _num(v["accuracy"])
             rows.setdefault("location within 161 km %", {})[label] = _num(v.get("acc@161km"))
-    for name, v in metrics["baselines"].get("location", {}).items():
-        if isinstance(v, dict) and "accuracy" in v:
-            rows.setdefault("location accuracy %", {})[name] = _num(v["accuracy"])
-            rows.setdefault("location within 161 km %", {})[name] = _num(v.get("acc@161km"))
+        # Where the author table can answer and where it cannot: what each method adds beside it.
+        for group, what in (("known", "by authors with training cities"), ("new", "by other authors")):
+            part = (v.get("by_author") or {}).get(group)
+            if part:
+                key = f"location accuracy %, the {part['tweets']} test tweets {what}"
+                rows.setdefault(key, {})[label] = _num(part["accuracy"])
     for method, curve in joint.get("hashtags", {}).items():
         label = f"{ours}, served head" if method == NEIGHBOUR_METHOD else f"{ours}, {method}"
         for k in (1, 5):
@@ -150,7 +153,7 @@ def _figure(corpus: str, rows: dict[str, dict[str, float | None]], out_dir: Path
         ax.set_yticks(range(len(methods)))
         ax.set_yticklabels([_wrap(k, 34) for k in methods], fontsize=6)
         ax.invert_yaxis()
-        ax.set_title(metric, fontsize=9)
+        ax.set_title(_wrap(metric, 40), fontsize=9)
     fig.suptitle(
         f"{corpus}: joint model per preset (blue), comparison models (orange), baselines (grey)", fontsize=9
     )
@@ -263,38 +266,32 @@ def write_real_report(summary: dict[str, Any], out_dir: Path) -> Path:
                 for line in targets(loaded[(corpus, run["preset"])], run["preset"])
             ]
     md += [*(target_lines or ["- no target applies to these corpora"]), ""]
-    tried = [
-        line
-        for corpus, runs in corpora.items()
-        for run in runs
-        if (line := head_choice_line(loaded[(corpus, run["preset"])], corpus, run["preset"]))
-    ]
-    if tried:
-        md += [
+    choices = (
+        (
+            head_choice_line,
             "What `build-heads` compared for the served location head (validation accuracy on its own "
             "fit, every city of the training split; the forest is the paper's head, the linear one a "
             "logistic regression on the same features, standardised, C going a decade further up or "
             "down while the edge value is best), and the chosen head's test accuracy as the service "
             "loads it:",
-            "",
-            *tried,
-            "",
-        ]
-    tag_tried = [
-        line
-        for corpus, runs in corpora.items()
-        for run in runs
-        if (line := hashtag_choice_line(loaded[(corpus, run["preset"])], corpus, run["preset"]))
-    ]
-    if tag_tried:
-        md += [
+        ),
+        (
+            hashtag_choice_line,
             "What `build-heads` compared for the served hashtag head (validation F1@1 of the "
             "joint-space neighbour votes: the number of neighbours as the TF-IDF voting baseline's grid, "
-            "each neighbour's vote its cosine or 1/rank):",
-            "",
-            *tag_tried,
-            "",
+            "each neighbour's vote its cosine or 1/rank, and the weight of the author's own earlier "
+            "hashtags where authors tagged training tweets):",
+        ),
+    )
+    for choice_line, heading in choices:
+        tried = [
+            line
+            for corpus, runs in corpora.items()
+            for run in runs
+            if (line := choice_line(loaded[(corpus, run["preset"])], corpus, run["preset"]))
         ]
+        if tried:
+            md += [heading, "", *tried, ""]
     if missing:
         md += [
             "## Missing rows",
