@@ -160,6 +160,15 @@ def test_the_served_location_head_is_the_validation_choice_not_the_forest() -> N
 def test_budget_line_says_met_or_missed_with_the_cpu_time() -> None:
     summary = {"cpus": 2, "cpu_s": 4800.0, "budget_minutes": 40}
     assert budget_lines(summary, 30 * 60)[0].startswith("Time budget (issue 12): 40 min")
-    assert ": met. CPU time of the step processes (user + system): 80.0 min" in budget_lines(summary, 1800)[0]
+    assert (
+        ": met. CPU time of the step processes (user + system, the steps this invocation ran): 80.0 min"
+        in budget_lines(summary, 1800)[0]
+    )
+    # steps that recorded their CPU time: each step's first run counts, reused ones included
+    steps = [{"seconds": 0.0, "reused": True, "first_cpu_s": 3000.0}, {"seconds": 5.0, "cpu_s": 600.0}]
+    assert (
+        "(user + system, each step's first run): 60.0 min"
+        in budget_lines({**summary, "steps": steps}, 1800)[0]
+    )
     assert "at least 40.0 min of wall time on an idle 2-core machine" in budget_lines(summary, 1800)[0]
     assert "MISSED by 5.0 min" in budget_lines({"cpus": 2}, 45 * 60)[0]

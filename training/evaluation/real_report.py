@@ -197,11 +197,19 @@ def budget_lines(summary: dict[str, Any], first_run: float) -> list[str]:
         f"Time budget (issue 12): {budget:g} min for the whole run on this machine; the steps took "
         f"{minutes:.1f} min of wall time: {verdict}"
     )
-    cpu = summary.get("cpu_s")
+    steps = summary.get("steps") or []
+    # Each step's CPU time from the run that did it (steps reused here recorded theirs in the stamp);
+    # else the children of this invocation alone (stamps from before steps recorded it).
+    per_step = [s.get("first_cpu_s", s.get("cpu_s")) for s in steps]
+    if steps and all(isinstance(c, (int, float)) for c in per_step):
+        cpu: Any = sum(float(c) for c in per_step)
+        what = "user + system, each step's first run"
+    else:
+        cpu, what = summary.get("cpu_s"), "user + system, the steps this invocation ran"
     if isinstance(cpu, (int, float)) and cpu > 0:
         cores = int(summary.get("cpus") or 1)
         line += (
-            f". CPU time of the step processes (user + system): {cpu / 60:.1f} min, so at least "
+            f". CPU time of the step processes ({what}): {cpu / 60:.1f} min, so at least "
             f"{cpu / 60 / cores:.1f} min of wall time on an idle {cores}-core machine"
         )
     return [line + "."]

@@ -133,7 +133,7 @@ def neighbour_head_settings(head: dict[str, Any]) -> str:
 
 
 def top_validation_scores(scores: dict[str, Any], top: int = 5, digits: int = 4) -> str:
-    """The ``top`` best candidates of a validation grid, best first (ties in grid order)."""
+    """The ``top`` best candidates of a validation grid, best first (ties in the order given)."""
     ranked = sorted(scores.items(), key=lambda kv: -float(kv[1]))[:top]
     shown = ", ".join(f"{k} {float(v):.{digits}f}" for k, v in ranked)
     return shown if len(scores) <= top else f"best {top} of {len(scores)}: {shown}"

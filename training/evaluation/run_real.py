@@ -70,6 +70,7 @@ class Runner:
                         "seconds": 0.0,
                         "reused": True,
                         "first_seconds": float(done.get("seconds", 0.0)),
+                        **({"first_cpu_s": float(done["cpu_s"])} if "cpu_s" in done else {}),
                     }
                 )
                 return 0.0
@@ -77,15 +78,27 @@ class Runner:
             raise StepMissing(label)
         print("$ tweetembed " + shlex.join(args), file=sys.stderr, flush=True)
         started = time.perf_counter()
+        cpu_before = _children_cpu_s()
         result = subprocess.run([sys.executable, "-m", "training.cli", *args], check=False, env=self.env)
         seconds = round(time.perf_counter() - started, 1)
+        cpu_s = round(_children_cpu_s() - cpu_before, 1)
         if result.returncode != 0:
             raise SystemExit(f"step failed (exit {result.returncode}): tweetembed {shlex.join(args)}")
         if stamp is not None:
             stamp.parent.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(json.dumps({"key": key, "seconds": seconds}) + "\n", encoding="utf-8")
-        self.log.append({"step": label, "seconds": seconds, "reused": False})
+            stamp.write_text(
+                json.dumps({"key": key, "seconds": seconds, "cpu_s": cpu_s}) + "\n", encoding="utf-8"
+            )
+        self.log.append({"step": label, "seconds": seconds, "cpu_s": cpu_s, "reused": False})
         return seconds
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of this process's finished children so far."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return children.ru_utime + children.ru_stime
 
 
 def image_encoder_for(preset: str) -> tuple[str | None, str | None]:
