@@ -464,7 +464,8 @@ def test_the_reports_name_the_chosen_hashtag_head_and_its_best_validation_candid
     from training.evaluation.report import neighbour_head_settings, top_validation_scores
 
     scores = {"a": 0.1, "b": 0.3, "c": 0.2, "d": 0.3}
-    assert top_validation_scores(scores, top=2) == "best 2 of 4: b 0.3000, d 0.3000"  # ties in the order given
+    # ties in the order given
+    assert top_validation_scores(scores, top=2) == "best 2 of 4: b 0.3000, d 0.3000"
     assert top_validation_scores({"a": 0.1}) == "a 0.1000"
     head = {"weighting": "rank", "neighbours": 20, "author_weight": 0.0}
     assert neighbour_head_settings(head) == "rank votes, 20 neighbours"
