@@ -1,9 +1,9 @@
 """Hashtag recommendation by neighbours in the joint space: the hashtags of the training tweets
 whose average embedding (hashtags left out) is nearest the query's, each neighbour's vote weighted by
 its cosine or by 1/rank (build-heads chooses the weighting and the number of neighbours on the
-validation split; heads fitted before that vote by cosine). Where authors tweeted with hashtags
-more than once, the author's own earlier hashtags are added to the votes, with a weight chosen on the
-validation split too (0 where they do not help; model/heads/author_history.py).
+validation split; heads fitted before that vote by cosine). Where the query's author tagged
+training tweets, the author's own earlier hashtags are added to the votes, with a weight chosen on
+the validation split too (0 where they do not help; model/heads/author_history.py).
 
 Why a second recommender: the paper's one (hashtag_index.py) scores single-hashtag embeddings
 against the query's other components, which works only as far as training aligned the hashtag
