@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +18,10 @@ from model.heads.vector_index import DEFAULT_HNSW_THRESHOLD, build_index, save_i
 from model.record import Tweet
 from training.baselines.hashtags import NEIGHBOUR_GRID
 from training.heads.embedding import Embedder
+
+if TYPE_CHECKING:
+    from model.heads.author_history import AuthorHistory
+    from model.heads.hashtag_neighbours import NeighbourHashtagRecommender
 
 
 def hashtag_counts(tweets: Sequence[Tweet]) -> Counter[str]:
@@ -131,12 +135,12 @@ def write_neighbour_hashtags(
 
 
 def choose_neighbour_votes(
-    recommender: Any,
+    recommender: NeighbourHashtagRecommender,
     validation: HashtagValidation,
-    authors: Any = None,
+    authors: AuthorHistory | None = None,
     grid: Sequence[int] = NEIGHBOUR_GRID,
     author_weights: Sequence[float] = AUTHOR_WEIGHTS,
-) -> tuple[Any, dict[str, float]]:
+) -> tuple[NeighbourHashtagRecommender, dict[str, float]]:
     """The number of neighbours (``grid``, the TF-IDF voting baseline's), the vote weighting
     (hashtag_neighbours.VOTE_WEIGHTINGS) and the weight of the author's earlier hashtags (``authors``,
     an AuthorHistory; ``author_weights``, only 0 without one) with the best F1@1 on the validation
@@ -149,7 +153,7 @@ def choose_neighbour_votes(
     weights = sorted(author_weights) if authors is not None else [0.0]
     found = recommender.search(validation.batch, max(grid))
     scores: dict[str, float] = {}
-    best: tuple[float, Any] | None = None
+    best: tuple[float, NeighbourHashtagRecommender] | None = None
     for weighting in VOTE_WEIGHTINGS:
         for k in sorted(grid):
             for weight in weights:
