@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ def baseline_recommendations(
     def popular() -> tuple[list[list[str]], dict[str, Any] | None]:
         return [list(r) for r in PopularHashtags().fit(train_lists).recommend(len(rows), max(KS))], None
 
+    @functools.cache  # the author rule falls back on the same answers: fitted once
     def votes() -> tuple[list[list[str]], dict[str, Any] | None]:
         tagged = [t for t in train if t.hashtags]
         val_tagged = [t for t in val if t.hashtags]
@@ -83,7 +85,10 @@ def baseline_recommendations(
         )
         return [list(r) for r in model.recommend(query_texts, max(KS))], chosen
 
-    makers = {"Most popular hashtags": popular, TFIDF_VOTES: votes}
+    makers: dict[str, Callable[[], tuple[list[list[str]], dict[str, Any] | None]]] = {
+        "Most popular hashtags": popular,
+        TFIDF_VOTES: votes,
+    }
     history = AuthorHistory.of(train, lambda t: [h.lower() for h in t.hashtags])
     if any(history.counts.get(test[i].user_id or "") for i in rows):
 

@@ -95,8 +95,6 @@ class Runner:
 
 def _children_cpu_s() -> float:
     """User + system CPU seconds of this process's finished children so far."""
-    import resource
-
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return children.ru_utime + children.ru_stime
 
@@ -351,7 +349,6 @@ def main(argv: list[str] | None = None) -> None:
                 runs.append({"corpus": corpus.resolve().name, "preset": preset, "missing": str(missing_step)})
     from training.evaluation.real_report import write_real_report
 
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = {
         "presets": list(presets),
         "max_iterations": args.max_iterations,
@@ -367,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
         "cpus": os.cpu_count(),
         "budget_minutes": args.budget_minutes,
         # user + system time of every step process (skipped steps add nothing)
-        "cpu_s": round(children.ru_utime + children.ru_stime, 1),
+        "cpu_s": round(_children_cpu_s(), 1),
         "steps": log,
         "runs": runs,
         "command": "python -m training.evaluation.run_real "
