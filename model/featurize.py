@@ -166,10 +166,9 @@ class Featurizer:
         if text:
             batch.text_tokens, batch.text_lengths = pad_tokens([t for _, t in text])
             batch.text_rows = _rows([i for i, _ in text])
-        sentences = [(i, f.text_features) for i, f in enumerate(items) if f.text_features is not None]
-        if sentences:
-            batch.text_features = torch.from_numpy(np.stack([v for _, v in sentences]).astype(np.float32))
-            batch.text_rows = _rows([i for i, _ in sentences])
+        sentences = _present_vectors([f.text_features for f in items])
+        if sentences is not None:
+            batch.text_features, batch.text_rows = sentences
         images = [(i, f.image) for i, f in enumerate(items) if f.image is not None]
         if images:
             arrays = [im for _, im in images]
@@ -181,14 +180,12 @@ class Featurizer:
             is_pixels = stacked.dtype == torch.uint8
             batch.image_inputs = normalise_pixels(stacked) if is_pixels else stacked.float()
             batch.image_rows = _rows([i for i, _ in images])
-        tags = [(i, f.hashtags) for i, f in enumerate(items) if f.hashtags is not None]
-        if tags:
-            batch.hashtag_vectors = torch.from_numpy(np.stack([v for _, v in tags]).astype(np.float32))
-            batch.hashtag_rows = _rows([i for i, _ in tags])
-        users = [(i, f.user) for i, f in enumerate(items) if f.user is not None]
-        if users:
-            batch.user_vectors = torch.from_numpy(np.stack([v for _, v in users]).astype(np.float32))
-            batch.user_rows = _rows([i for i, _ in users])
+        tags = _present_vectors([f.hashtags for f in items])
+        if tags is not None:
+            batch.hashtag_vectors, batch.hashtag_rows = tags
+        users = _present_vectors([f.user for f in items])
+        if users is not None:
+            batch.user_vectors, batch.user_rows = users
         if self.place_encodings is not None:
             self._collate_cached_locations(items, batch)
         elif self._neighbours:
@@ -252,3 +249,13 @@ def pad_tokens(sequences: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tens
 
 def _rows(indices: list[int]) -> torch.Tensor:
     return torch.tensor(indices, dtype=torch.long)
+
+
+def _present_vectors(vectors: list[np.ndarray | None]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The batch's vectors of one component stacked as float32 (n, dim), with the rows of the tweets
+    that have them; None when no tweet has one, so the batch leaves the component out."""
+    present = [(i, v) for i, v in enumerate(vectors) if v is not None]
+    if not present:
+        return None
+    stacked = np.stack([v for _, v in present]).astype(np.float32)
+    return torch.from_numpy(stacked), _rows([i for i, _ in present])

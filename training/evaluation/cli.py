@@ -93,6 +93,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """Evaluate the joint model on retrieval, hashtags, location and bots against baselines and ablations."""
+    from training.cli_common import options_from
     from training.evaluation.harness import EvalOptions, run_evaluation
     from training.evaluation.report import write_report
     from training.heads.fit_location import LARGER_FOREST, ForestParams
@@ -103,22 +104,15 @@ def evaluate(
         if not sep:
             raise typer.BadParameter(f"--ablation wants COMPONENT=CKPT, got {item!r}")
         parsed[name.strip()] = Path(path)
-    options = EvalOptions(
-        bot_labels=bot_labels,
-        bot_test_labels=bot_test_labels,
-        vsepp=vsepp,
-        vsepp_hashtags=vsepp_hashtags,
+    # ablations and larger_forest are also parameters here, meaning something else: overridden
+    options = options_from(
+        EvalOptions,
+        locals(),
         ablations=parsed,
-        train_missing=train_missing,
         run_ablations=ablations,
-        models_dir=models_dir,
-        device=device,
-        cnn=cnn,
         forest=ForestParams.from_options(forest_trees, forest_depth, forest_leaf),
         larger_forest=LARGER_FOREST if larger_forest else None,
         comparisons=tuple(comparison) if comparison else None,
-        max_iterations=max_iterations,
-        baseline_cache=baseline_cache,
     )
     metrics = run_evaluation(ckpt, data, options, echo=typer.echo)
     command = (

@@ -72,21 +72,15 @@ def build_heads(
 ) -> None:
     """Fit the hashtag index, image/text retrieval indexes, location forest and bot head into CKPT/heads/."""
     from model.heads.loader import HEADS_DIR
+    from training.cli_common import options_from
     from training.heads.build import BuildHeadsOptions, HeadsError, run_build_heads
     from training.heads.fit_location import ForestParams
 
     try:
-        options = BuildHeadsOptions(
-            bot_labels=bot_labels,
-            bot_method=bot_method,
-            bot_k=bot_k,
-            bot_recent=bot_recent,
-            hnsw_threshold=hnsw_threshold,
+        options = options_from(
+            BuildHeadsOptions,
+            locals(),
             forest=ForestParams.from_options(forest_trees, forest_depth, forest_leaf),
-            device=device,
-            hashtag_method=hashtag_method,
-            hashtag_neighbours=hashtag_neighbours,
-            embeddings=embeddings,
         )
     except HeadsError as error:
         raise typer.BadParameter(str(error)) from error

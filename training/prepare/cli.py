@@ -75,29 +75,12 @@ def prepare(
 ) -> None:
     """Split the tweets and pretrain what the model starts from: vocabulary, fastText word vectors,
     node2vec user vectors, place texts and (for ResNet encoders) image features."""
+    from training.cli_common import options_from
     from training.prepare.options import PrepareOptions
     from training.prepare.pipeline import PrepareError, run_prepare
 
     try:
-        options = PrepareOptions(
-            config=config,
-            word_dim=word_dim,
-            user_dim=user_dim,
-            image_encoder=image_encoder,
-            image_size=image_size,
-            place_neighbours=place_neighbours,
-            text_encoder=text_encoder,
-            split=split,
-            seed=seed,
-            word_vectors=word_vectors,
-            min_count=min_count,
-            word_epochs=word_epochs,
-            walks_per_node=walks_per_node,
-            walk_length=walk_length,
-            threads=threads,
-            device=device,
-            verbose=not quiet,
-        )
+        options = options_from(PrepareOptions, locals(), verbose=not quiet)
         result = run_prepare(data, out, options, echo=typer.echo)
     except (PrepareError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)

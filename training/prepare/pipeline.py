@@ -39,6 +39,17 @@ class PrepareResult:
     outcomes: list[StepOutcome] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Steps:
+    """What every step after the split works with."""
+
+    state: PrepareState
+    layout: WorkLayout
+    options: PrepareOptions
+    dims: ResolvedDims
+    echo: Callable[[str], None]
+
+
 def _progress(desc: str, verbose: bool) -> Callable[[Iterable[Tweet]], Iterator[Tweet]]:
     def wrap(items: Iterable[Tweet]) -> Iterator[Tweet]:
         yield from tqdm(items, desc=desc, unit=" tweets", disable=not verbose)
@@ -156,8 +167,10 @@ def run_prepare(
         )
     )
 
+    steps = _Steps(state, layout, options, dims, echo)
+
     # --- word vectors --------------------------------------------------------------------------------
-    outcomes.append(_word_vectors_step(state, layout, options, dims, train_fp, train_tweets, echo))
+    outcomes.append(_word_vectors_step(steps, train_fp, train_tweets))
 
     # --- user vectors --------------------------------------------------------------------------------
     from training.prepare.user_graph import Node2VecParams, build_user_vectors
@@ -208,27 +221,22 @@ def run_prepare(
     )
 
     # --- MiniLM text features ------------------------------------------------------------------------
-    outcomes.append(_text_step(state, layout, options, dims, fingerprints, echo))
+    outcomes.append(_text_step(steps, fingerprints))
 
     # --- image features ----------------------------------------------------------------------------
-    outcomes.append(_image_step(state, layout, options, dims, fingerprints, echo))
+    outcomes.append(_image_step(steps, fingerprints))
 
     manifest = _summarise(state, data, mode, options, dims, outcomes)
     return PrepareResult(work, manifest, outcomes)
 
 
 def _word_vectors_step(
-    state: PrepareState,
-    layout: WorkLayout,
-    options: PrepareOptions,
-    dims: ResolvedDims,
-    train_fp: str,
-    train_tweets: Callable[[str], Iterator[Tweet]],
-    echo: Callable[[str], None],
+    steps: _Steps, train_fp: str, train_tweets: Callable[[str], Iterator[Tweet]]
 ) -> StepOutcome:
     from training.prepare.word_vectors import WordVectorError, copy_pretrained, train_word_vectors
 
-    out = layout.word_vectors
+    options, dims = steps.options, steps.dims
+    out = steps.layout.word_vectors
     key: dict[str, Any]
     if options.word_vectors is not None:
         source = options.word_vectors.resolve()
@@ -262,42 +270,29 @@ def _word_vectors_step(
             )
 
     try:
-        return state.run("word_vectors", key, [out], work_fn, echo)
+        return steps.state.run("word_vectors", key, [out], work_fn, steps.echo)
     except WordVectorError as error:
         raise PrepareError(str(error)) from error
 
 
-def _not_needed(
-    state: PrepareState,
-    name: str,
-    directory: Path,
-    why: str,
-    info: dict[str, Any],
-    echo: Callable[[str], None],
-) -> StepOutcome:
+def _not_needed(steps: _Steps, name: str, directory: Path, why: str, info: dict[str, Any]) -> StepOutcome:
     """A step this configuration does not use: its old outputs would only mislead, so they go."""
     if directory.exists():
         shutil.rmtree(directory)
-    state.steps.pop(name, None)
-    state.save()
-    echo(f"[{name}] not needed ({why})")
+    steps.state.steps.pop(name, None)
+    steps.state.save()
+    steps.echo(f"[{name}] not needed ({why})")
     return StepOutcome(name, True, 0.0, {**info, "not_needed": True})
 
 
-def _text_step(
-    state: PrepareState,
-    layout: WorkLayout,
-    options: PrepareOptions,
-    dims: ResolvedDims,
-    fingerprints: dict[str, str],
-    echo: Callable[[str], None],
-) -> StepOutcome:
+def _text_step(steps: _Steps, fingerprints: dict[str, str]) -> StepOutcome:
     from training.prepare.text_features import compute_text_features
 
+    layout, options = steps.layout, steps.options
     features_dir = layout.text_features_dir
-    if dims.text_encoder != "minilm":
+    if steps.dims.text_encoder != "minilm":
         why = "the gru text branch reads token ids"
-        return _not_needed(state, "text_features", features_dir, why, {}, echo)
+        return _not_needed(steps, "text_features", features_dir, why, {})
     from model.embedder import resolve_device
     from model.text_encoders import MINILM, MINILM_MAX_TOKENS
 
@@ -319,26 +314,20 @@ def _text_step(
             verbose=options.verbose,
         )
 
-    return state.run("text_features", key, layout.text_feature_files(SPLITS), work_fn, echo)
+    return steps.state.run("text_features", key, layout.text_feature_files(SPLITS), work_fn, steps.echo)
 
 
-def _image_step(
-    state: PrepareState,
-    layout: WorkLayout,
-    options: PrepareOptions,
-    dims: ResolvedDims,
-    fingerprints: dict[str, str],
-    echo: Callable[[str], None],
-) -> StepOutcome:
+def _image_step(steps: _Steps, fingerprints: dict[str, str]) -> StepOutcome:
     from training.prepare.image_features import compute_features, image_items, images_stamp
 
+    layout, options, dims = steps.layout, steps.options, steps.dims
     features_dir = layout.image_features_dir
     items = {s: image_items(read_split(layout.splits_dir, s)) for s in SPLITS}
     counts = {s: len(v) for s, v in items.items()}
     if dims.image_encoder not in FROZEN_ENCODERS:
         # The small CNN learns from pixels during training; stale ResNet features would only mislead.
         why = f"{dims.image_encoder} reads pixels during training"
-        return _not_needed(state, "image_features", features_dir, why, {"with_image": counts}, echo)
+        return _not_needed(steps, "image_features", features_dir, why, {"with_image": counts})
 
     key = {
         "splits": fingerprints,
@@ -361,7 +350,7 @@ def _image_step(
         result["with_image"] = counts
         return result
 
-    return state.run("image_features", key, layout.image_feature_files(SPLITS), work_fn, echo)
+    return steps.state.run("image_features", key, layout.image_feature_files(SPLITS), work_fn, steps.echo)
 
 
 def _report_json(report: Any) -> Any:

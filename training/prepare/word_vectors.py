@@ -79,6 +79,16 @@ def train_word_vectors(
                 f"fastText skipgram: {lines} lines, {distinct} distinct words, dim {dim}, "
                 f"bucket {bucket}, {epochs} epochs, {threads} threads"
             )
+        # Every try trains the same model; only the learning rate, threads and output differ.
+        skipgram: dict[str, Any] = {
+            "model": "skipgram",
+            "dim": dim,
+            "minn": 3,
+            "maxn": 6,
+            "bucket": bucket,
+            "epoch": epochs,
+            "minCount": min_count,
+        }
         model = None
         for attempt in range(1, NAN_RETRIES + 1):
             # A retry halves fastText's learning rate (0.05 by default) and trains on one thread:
@@ -88,13 +98,7 @@ def train_word_vectors(
             try:
                 model = fasttext.train_unsupervised(
                     str(corpus),
-                    model="skipgram",
-                    dim=dim,
-                    minn=3,
-                    maxn=6,
-                    bucket=bucket,
-                    epoch=epochs,
-                    minCount=min_count,
+                    **skipgram,
                     lr=lr,
                     thread=run_threads,
                     verbose=2 if verbose else 0,  # fastText's own progress line
@@ -117,18 +121,7 @@ def train_word_vectors(
                 model = _train_in_fresh_process(
                     corpus,
                     out_path.with_name(out_path.name + ".fresh"),
-                    dict(
-                        model="skipgram",
-                        dim=dim,
-                        minn=3,
-                        maxn=6,
-                        bucket=bucket,
-                        epoch=epochs,
-                        minCount=min_count,
-                        lr=lr,
-                        thread=1,
-                        verbose=0,
-                    ),
+                    {**skipgram, "lr": lr, "thread": 1, "verbose": 0},
                 )
                 attempt += 1
                 break

@@ -1,10 +1,13 @@
-"""Small conversions shared by the v1.1 and v2 readers: ids, timestamps, text, local copies of media."""
+"""Small conversions shared by the v1.1 and v2 readers: ids, timestamps, text, local copies of media,
+and ``api_tweet``, the Tweet both make of the fields they pick."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from model.record import RecordError, Tweet
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 
@@ -80,3 +83,55 @@ def local_image(base_dir: Path | None, tweet_id: str, media_urls: list[str]) -> 
         if candidate.is_file():
             return str(candidate)
     return None
+
+
+def api_tweet(
+    api: str,
+    obj: dict[str, Any],
+    base_dir: Path | None,
+    *,
+    tweet_id: str,
+    text: str | None,
+    hashtags: tuple[str, ...],
+    mentions: tuple[str, ...],
+    user_id: str | None,
+    user_location: str | None,
+    place_id: str | None,
+    place: dict[str, Any],
+    lat_lon: tuple[float, float] | None,
+    centroid: tuple[float, float] | None,
+    media: list[dict[str, str]],
+    retweet: bool,
+    retweet_of: str | None,
+) -> Tweet:
+    """The Tweet of API object ``obj`` (``api`` names the version in the error) from the fields its
+    reader picked; raises RecordError when it has neither text nor a local copy of its media.
+
+    Both versions keep what Tweet has no field for in ``extra``: the media, the place's centre, and
+    for a retweet the id of the tweet it retweeted."""
+    extra: dict[str, Any] = {}
+    if media:
+        extra["media"] = media
+    if centroid:
+        extra["place_centroid"] = list(centroid)
+    if retweet:
+        extra["retweet_of"] = retweet_of
+    image = local_image(base_dir, tweet_id, [m["url"] for m in media])
+    if text is None and image is None:
+        raise RecordError(f"{api} tweet {tweet_id} has neither text nor a local image")
+    return Tweet(
+        id=tweet_id,
+        text=text,
+        created_at=iso_utc(obj.get("created_at")),
+        hashtags=hashtags,
+        mentions=mentions,
+        user_id=user_id,
+        user_location=user_location,
+        place_id=place_id,
+        place_name=opt_text(place.get("full_name")) or opt_text(place.get("name")),
+        place_type=opt_text(place.get("place_type")),
+        lat=lat_lon[0] if lat_lon else None,
+        lon=lat_lon[1] if lat_lon else None,
+        image=image,
+        extra=extra,
+    )

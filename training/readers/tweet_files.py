@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,26 +70,14 @@ def _tweets_of(item: JsonValue, name: str, base_dir: Path, report: ReadReport) -
     value, line = item.value, item.line
     fmt = detect_format(value)
     if fmt == "flat":
-        try:
-            tweet = Tweet.from_flat(value, base_dir)
-        except RecordError as error:
-            report.skip(name, line, "invalid record", str(error))
-            return
-        report.kept("flat")
-        yield tweet
+        yield from _counted("flat", _parsed(Tweet.from_flat, value, base_dir), name, line, report)
     elif fmt == "v1":
         statuses = value["statuses"] if isinstance(value.get("statuses"), list) else [value]
         for status in statuses:
             if not isinstance(status, dict):
                 report.skip(name, line, "not a tweet", "v1.1 statuses item is not an object")
                 continue
-            try:
-                tweet = tweet_from_v1(status, base_dir)
-            except RecordError as error:
-                report.skip(name, line, "invalid record", str(error))
-                continue
-            report.kept("v1")
-            yield tweet
+            yield from _counted("v1", _parsed(tweet_from_v1, status, base_dir), name, line, report)
     elif fmt == "v2":
         yield from _v2_tweets(value, name, line, base_dir, report)
     elif fmt == "error":
@@ -113,11 +101,26 @@ def _v2_tweets(
     for error in page_errors(page):
         report.note(name, line, "API error", error)
     for result in iter_v2(page, base_dir):
-        if isinstance(result, RecordError):
-            report.skip(name, line, "invalid record", str(result))
-        else:
-            report.kept("v2")
-            yield result
+        yield from _counted("v2", result, name, line, report)
+
+
+def _parsed(parse: Callable[[Any, Path], Tweet], value: Any, base_dir: Path) -> Tweet | RecordError:
+    """A record as iter_v2 yields them: an unusable one as its error, not raised."""
+    try:
+        return parse(value, base_dir)
+    except RecordError as error:
+        return error
+
+
+def _counted(
+    fmt: str, result: Tweet | RecordError, name: str, line: int, report: ReadReport
+) -> Iterator[Tweet]:
+    """The tweet, counted as kept in its format, or nothing, its error counted as an invalid record."""
+    if isinstance(result, RecordError):
+        report.skip(name, line, "invalid record", str(result))
+    else:
+        report.kept(fmt)
+        yield result
 
 
 def _describe_document(value: Any) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from model.record import RecordError, Tweet
-from training.readers.fields import api_text, as_dict, id_str, iso_utc, local_image, opt_text
+from training.readers.fields import api_text, api_tweet, as_dict, id_str, opt_text
 from training.readers.geo import bbox_centroid, point_lat_lon, valid_lat_lon
 
 
@@ -37,32 +37,23 @@ def tweet_from_v1(obj: dict[str, Any], base_dir: Path | None = None) -> Tweet:
     user = as_dict(obj.get("user"))
     lat_lon = point_lat_lon(obj.get("coordinates")) or _legacy_geo(obj.get("geo"))
     place = as_dict(obj.get("place"))
-    extra: dict[str, Any] = {}
-    if media:
-        extra["media"] = media
-    centroid = bbox_centroid(place.get("bounding_box"))
-    if centroid:
-        extra["place_centroid"] = list(centroid)
-    if source is not obj:
-        extra["retweet_of"] = id_str(source.get("id_str")) or id_str(source.get("id"))
-    image = local_image(base_dir, tweet_id, [m["url"] for m in media])
-    if text is None and image is None:
-        raise RecordError(f"v1.1 tweet {tweet_id} has neither text nor a local image")
-    return Tweet(
-        id=tweet_id,
+    return api_tweet(
+        "v1.1",
+        obj,
+        base_dir,
+        tweet_id=tweet_id,
         text=text,
-        created_at=iso_utc(obj.get("created_at")),
         hashtags=tuple(h for h in (opt_text(e.get("text")) for e in _list(entities, "hashtags")) if h),
         mentions=tuple(m for m in (_mention_id(e) for e in _list(entities, "user_mentions")) if m),
         user_id=id_str(user.get("id_str")) or id_str(user.get("id")),
         user_location=opt_text(user.get("location")),
         place_id=id_str(place.get("id")),
-        place_name=opt_text(place.get("full_name")) or opt_text(place.get("name")),
-        place_type=opt_text(place.get("place_type")),
-        lat=lat_lon[0] if lat_lon else None,
-        lon=lat_lon[1] if lat_lon else None,
-        image=image,
-        extra=extra,
+        place=place,
+        lat_lon=lat_lon,
+        centroid=bbox_centroid(place.get("bounding_box")),
+        media=media,
+        retweet=source is not obj,
+        retweet_of=id_str(source.get("id_str")) or id_str(source.get("id")),
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from model.record import RecordError, Tweet
 from model.tokenizer import extract_hashtags, extract_mentions
-from training.readers.fields import api_text, as_dict, id_str, iso_utc, local_image, opt_text
+from training.readers.fields import api_text, api_tweet, as_dict, id_str, opt_text
 from training.readers.geo import bbox_centroid, point_lat_lon
 
 Json = dict[str, Any]
@@ -110,32 +110,23 @@ def tweet_from_v2(obj: Any, includes: Includes | None = None, base_dir: Path | N
     geo = as_dict(obj.get("geo"))
     place = _place(geo, inc)
     lat_lon = point_lat_lon(geo.get("coordinates"))
-    extra: dict[str, Any] = {}
-    if media:
-        extra["media"] = media
-    centroid = bbox_centroid(as_dict(place.get("geo")).get("bbox"))
-    if centroid:
-        extra["place_centroid"] = list(centroid)
-    if original is not None:
-        extra["retweet_of"] = id_str(original.get("id"))
-    image = local_image(base_dir, tweet_id, [m["url"] for m in media])
-    if text is None and image is None:
-        raise RecordError(f"v2 tweet {tweet_id} has neither text nor a local image")
-    return Tweet(
-        id=tweet_id,
+    return api_tweet(
+        "v2",
+        obj,
+        base_dir,
+        tweet_id=tweet_id,
         text=text,
-        created_at=iso_utc(obj.get("created_at")),
         hashtags=hashtags,
         mentions=mentions,
         user_id=id_str(obj.get("author_id")) or id_str(author.get("id")),
         user_location=opt_text(author.get("location")),
         place_id=id_str(geo.get("place_id")) or id_str(place.get("id")),
-        place_name=opt_text(place.get("full_name")) or opt_text(place.get("name")),
-        place_type=opt_text(place.get("place_type")),
-        lat=lat_lon[0] if lat_lon else None,
-        lon=lat_lon[1] if lat_lon else None,
-        image=image,
-        extra=extra,
+        place=place,
+        lat_lon=lat_lon,
+        centroid=bbox_centroid(as_dict(place.get("geo")).get("bbox")),
+        media=media,
+        retweet=original is not None,
+        retweet_of=id_str(original.get("id")) if original is not None else None,
     )
 
 

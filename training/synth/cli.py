@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from training.cli_common import options_from
 from training.synth.knobs import SynthConfig
 
 _D = SynthConfig()
@@ -67,29 +68,7 @@ def synth(
 ) -> None:
     """Write a synthetic Twitter world with its hidden ground truth; --report prints how hard it is."""
     if not report_only:
-        cfg = SynthConfig(
-            tweets=tweets,
-            seed=seed,
-            users=users,
-            cities=cities,
-            topics=topics,
-            image_rate=image_rate,
-            image_size=image_size,
-            place_rate=place_rate,
-            city_place_share=city_place_share,
-            coords_rate=coords_rate,
-            profile_location_rate=profile_location_rate,
-            bot_rate=bot_rate,
-            travel_rate=travel_rate,
-            local_word_rate=local_word_rate,
-            no_hashtag_rate=no_hashtag_rate,
-            activity_exponent=activity_exponent,
-            city_exponent=city_exponent,
-            word_exponent=word_exponent,
-            start_day=start_day,
-            days=days,
-            workers=workers,
-        )
+        cfg = options_from(SynthConfig, locals())
         from training.synth.writer import write_world
 
         started = time.perf_counter()

@@ -14,7 +14,7 @@ from starlette.formparsers import MultiPartException
 from app.api.body import json_body, json_request_body, parse_json, validate_body
 from app.api.deps import ServiceDep, SettingsDep
 from app.api.errors import ApiError
-from app.api.routes import COMMON_ERRORS, error_responses
+from app.api.routes import COMMON_ERRORS, error_responses, json_post
 from app.api.schemas import (
     EmbedRequest,
     EmbedResponse,
@@ -163,12 +163,12 @@ async def embed(request: Request, service: ServiceDep, settings: SettingsDep) ->
     )
 
 
-@router.post(
+@json_post(
+    router,
     "/v1/embeddings",
-    response_model=OpenAIEmbeddingResponse,
-    openapi_extra=json_request_body(OpenAIEmbeddingRequest),
-    responses=error_responses(*COMMON_ERRORS),
-    summary="OpenAI-compatible embeddings of texts (each text embedded as a text-only tweet)",
+    OpenAIEmbeddingRequest,
+    OpenAIEmbeddingResponse,
+    "OpenAI-compatible embeddings of texts (each text embedded as a text-only tweet)",
 )
 async def openai_embeddings(
     body: Annotated[OpenAIEmbeddingRequest, Depends(json_body(OpenAIEmbeddingRequest))],

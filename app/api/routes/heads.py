@@ -7,9 +7,9 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Depends
 
-from app.api.body import json_body, json_request_body
+from app.api.body import json_body
 from app.api.deps import ServiceDep, SettingsDep
-from app.api.routes import COMMON_ERRORS, error_responses
+from app.api.routes import json_post
 from app.api.schemas import (
     HashtagRequest,
     HashtagResponse,
@@ -40,30 +40,23 @@ LocationBody = Annotated[LocationRequest, Depends(json_body(LocationRequest))]
 SearchBody = Annotated[SearchRequest, Depends(json_body(SearchRequest))]
 
 
-async def _embed_request(
-    body: TweetsIn, service: EmbeddingService, backend: Backend, settings: Settings
-) -> tuple[list[TweetInput], EmbeddingBatch]:
+async def _embed_for_head(
+    head: str, body: TweetsIn, k: int, service: EmbeddingService, settings: Settings
+) -> tuple[Backend, list[TweetInput], EmbeddingBatch]:
+    """The backend that has ``head`` and the request's tweets embedded by it, limits checked first."""
+    check_k(k, settings)
+    backend = service.require_head(head)
     items = body.items()
     check_batch(len(items), settings)
     inputs = await decode_request_items(items, field_names(len(items), body.tweet is not None), settings)
-    return inputs, await service.embed(inputs, backend)
+    return backend, inputs, await service.embed(inputs, backend)
 
 
-@router.post(
-    "/recommend-hashtags",
-    response_model=HashtagResponse,
-    openapi_extra=json_request_body(HashtagRequest),
-    responses=error_responses(*COMMON_ERRORS),
-    summary="Top-k hashtags for each tweet",
-)
+@json_post(router, "/recommend-hashtags", HashtagRequest, HashtagResponse, "Top-k hashtags for each tweet")
 async def recommend_hashtags(
-    body: HashtagBody,
-    service: ServiceDep,
-    settings: SettingsDep,
+    body: HashtagBody, service: ServiceDep, settings: SettingsDep
 ) -> HashtagResponse:
-    check_k(body.k, settings)
-    backend = service.require_head("hashtags")
-    inputs, batch = await _embed_request(body, service, backend, settings)
+    backend, inputs, batch = await _embed_for_head("hashtags", body, body.k, service, settings)
     exclude = [set(it.tweet.hashtags) for it in inputs] if body.exclude_own else None
     authors = [it.tweet.user_id for it in inputs]
     ranked = await service.run_head(backend.recommend_hashtags, batch, body.k, exclude, authors)
@@ -75,21 +68,17 @@ async def recommend_hashtags(
     )
 
 
-@router.post(
+@json_post(
+    router,
     "/predict-location",
-    response_model=LocationResponse,
-    openapi_extra=json_request_body(LocationRequest),
-    responses=error_responses(*COMMON_ERRORS),
-    summary="Top-k places for each tweet (user_location is the author's profile location)",
+    LocationRequest,
+    LocationResponse,
+    "Top-k places for each tweet (user_location is the author's profile location)",
 )
 async def predict_location(
-    body: LocationBody,
-    service: ServiceDep,
-    settings: SettingsDep,
+    body: LocationBody, service: ServiceDep, settings: SettingsDep
 ) -> LocationResponse:
-    check_k(body.k, settings)
-    backend = service.require_head("location")
-    inputs, batch = await _embed_request(body, service, backend, settings)
+    backend, inputs, batch = await _embed_for_head("location", body, body.k, service, settings)
     texts = LocationContext.of([it.tweet for it in inputs])
     guesses = await service.run_head(backend.predict_location, batch, texts, body.k)
     return LocationResponse(
@@ -111,9 +100,7 @@ async def predict_location(
 async def _search(
     index: str, body: SearchRequest, service: EmbeddingService, settings: Settings
 ) -> SearchResponse:
-    check_k(body.k, settings)
-    backend = service.require_head(f"{index}_index")
-    inputs, batch = await _embed_request(body, service, backend, settings)
+    backend, inputs, batch = await _embed_for_head(f"{index}_index", body, body.k, service, settings)
     wanted = [c for c in backend.components if body.components is None or c in body.components]
     queries = []
     for i in range(len(inputs)):
@@ -134,31 +121,23 @@ async def _search(
     )
 
 
-@router.post(
+@json_post(
+    router,
     "/search/images",
-    response_model=SearchResponse,
-    openapi_extra=json_request_body(SearchRequest),
-    responses=error_responses(*COMMON_ERRORS),
-    summary="Training-set images nearest to each tweet (best over the tweet's components)",
+    SearchRequest,
+    SearchResponse,
+    "Training-set images nearest to each tweet (best over the tweet's components)",
 )
-async def search_images(
-    body: SearchBody,
-    service: ServiceDep,
-    settings: SettingsDep,
-) -> SearchResponse:
+async def search_images(body: SearchBody, service: ServiceDep, settings: SettingsDep) -> SearchResponse:
     return await _search("image", body, service, settings)
 
 
-@router.post(
+@json_post(
+    router,
     "/search/texts",
-    response_model=SearchResponse,
-    openapi_extra=json_request_body(SearchRequest),
-    responses=error_responses(*COMMON_ERRORS),
-    summary="Training-set texts nearest to each tweet (best over the tweet's components)",
+    SearchRequest,
+    SearchResponse,
+    "Training-set texts nearest to each tweet (best over the tweet's components)",
 )
-async def search_texts(
-    body: SearchBody,
-    service: ServiceDep,
-    settings: SettingsDep,
-) -> SearchResponse:
+async def search_texts(body: SearchBody, service: ServiceDep, settings: SettingsDep) -> SearchResponse:
     return await _search("text", body, service, settings)

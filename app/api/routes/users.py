@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from app.api.body import json_body, json_request_body
+from app.api.body import json_body
 from app.api.deps import ServiceDep, SettingsDep
 from app.api.errors import ApiError
-from app.api.routes import COMMON_ERRORS, error_responses
+from app.api.routes import error_responses, json_post
 from app.api.schemas import BotScoreResponse, StoreRequest, StoreResponse
 from app.api.tweets import check_batch, decode_request_items, field_names
 
@@ -65,13 +65,13 @@ async def bot_score(
     )
 
 
-@router.post(
+@json_post(
+    router,
     "/users/{user}/tweets",
+    StoreRequest,
+    StoreResponse,
+    "Store tweets as the user's recent tweets (embedded for /bot-score, nothing returned)",
     status_code=201,
-    response_model=StoreResponse,
-    openapi_extra=json_request_body(StoreRequest),
-    responses=error_responses(*COMMON_ERRORS),
-    summary="Store tweets as the user's recent tweets (embedded for /bot-score, nothing returned)",
 )
 async def store_tweets(
     user: UserId,
