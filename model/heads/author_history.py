@@ -3,9 +3,10 @@ carried each label (a city for the location head, a hashtag for the hashtag head
 
 People tweet from a few places, and with a few hashtags, again and again, so an author's earlier
 labels are the sharpest single clue to the next tweet's, where the data has them (issue 12 allows
-heads to use them). The location head reads the table as one more feature block (``block``: the
-shares of the author's earlier tweets per class and how many there were); the hashtag head adds the
-author's share of tweets with each tag to the neighbours' votes (``shares``). An author the table does
+heads to use them). The location head treats the author's earlier cities as evidence on top of its
+content prediction (``class_counts``, see location_head.author_posterior; heads fitted before that
+read them as a feature block, ``block``); the hashtag head adds the author's share of tweets with each
+tag to the neighbours' votes (``shares``). An author the table does
 not know adds nothing, so tweets of new users fall back on the other evidence.
 
 Stored as plain JSON (no pickled code) beside its head, listed in the checkpoint manifest.
@@ -86,6 +87,17 @@ class AuthorHistory:
         labels = self.counts.get(author or "", {})
         total = self.tweets.get(author or "", 0)
         return {label: n / total for label, n in labels.items()} if total else {}
+
+    def class_counts(self, authors: Sequence[str | None], classes: Sequence[str]) -> NDArray[np.float32]:
+        """(N, P): per row, how many of the author's tweets carried each label of ``classes``; zero
+        rows for unknown authors (labels not among ``classes`` are left out)."""
+        column = {c: j for j, c in enumerate(classes)}
+        out = np.zeros((len(authors), len(classes)), dtype=np.float32)  # (N, P)
+        for i, author in enumerate(authors):
+            for label, n in self.counts.get(author or "", {}).items():
+                if (j := column.get(label)) is not None:
+                    out[i, j] = n
+        return out
 
     def block(
         self,

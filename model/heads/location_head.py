@@ -2,7 +2,8 @@
 embeddings concatenated with the text-branch embedding of the author's profile location; heads fitted
 since issue 12 also read hashed character n-grams of the profile-location text itself, and then
 hashed word n-grams of the tweet's own text (LocationContext); heads fitted where authors tweet
-more than once also read where the author tweeted from before (model.heads.author_history).
+more than once also read where the author tweeted from before (model.heads.author_history), as
+evidence that updates the content prediction (author_posterior).
 
 ``location_features`` is the one feature builder, used to fit the head, to evaluate it and to
 serve it, so the three can never disagree on the layout.
@@ -138,6 +139,26 @@ def location_features(
     return np.ascontiguousarray(np.concatenate(blocks + flags + extra, axis=1), dtype=np.float32)
 
 
+def author_posterior(
+    proba: NDArray[np.floating], counts: NDArray[np.floating], content_weight: float
+) -> NDArray[np.float64]:
+    """(N, P): the content prediction updated by the author's earlier cities, as the posterior mean
+    of a Dirichlet whose prior is the content prediction ``proba`` worth ``content_weight`` tweets:
+    (counts + w * proba) / (sum(counts) + w). An unknown author (a zero row of ``counts``) keeps
+    ``proba``; a small weight lets an author's habit decide (the rule "the author's most frequent
+    city, else the content model" is the limit w -> 0), a large one lets the tweet decide.
+
+    Why not a feature block of the author's shares inside the classifier (the heads fitted before
+    this did that): a linear head must then learn, for every city apart, that "the author was here"
+    points to that same city, from the few training authors of each city; here it is one number,
+    chosen on the validation split."""
+    if content_weight <= 0:
+        raise ValueError("content_weight must be positive")
+    n = np.asarray(counts, dtype=np.float64)  # (N, P)
+    q = np.asarray(proba, dtype=np.float64)  # (N, P)
+    return np.asarray((n + content_weight * q) / (n.sum(axis=1, keepdims=True) + content_weight))
+
+
 def profile_inputs(
     profile_locations: Sequence[str | None],
     dim: int,
@@ -259,12 +280,18 @@ class LocationPredictor:
         profile_ngrams: int = 0,
         text_ngrams: int = 0,
         authors: AuthorHistory | None = None,
+        author_prior: float = 0.0,
     ) -> None:
         """``forest``: a fitted scikit-learn forest, or a LinearLocation where build-heads chose the
         linear head on the validation split; ``profile_ngrams``, ``text_ngrams``: the widths of its
         hashed n-gram blocks (location_features); ``authors``: the table of the authors' earlier
-        places it reads (None where it was fitted without one)."""
+        places it reads (None where it was fitted without one); ``author_prior`` > 0: the table
+        updates the prediction (author_posterior, this the content weight), 0: the head was fitted
+        with the table as a feature block (heads before the posterior)."""
+        if author_prior < 0:
+            raise ValueError("author_prior must not be negative")
         self.authors = authors
+        self.author_prior = float(author_prior) if authors is not None else 0.0
         self.profile_ngrams = int(profile_ngrams)
         self.text_ngrams = int(text_ngrams)
         self.forest = forest
@@ -286,9 +313,9 @@ class LocationPredictor:
         profile-location and own texts and authors (needed when the head reads their n-grams or the
         authors' earlier places)."""
         author_block = None
-        if self.authors is not None:
-            if texts is None:
-                raise ValueError("this location head reads the authors' earlier places: pass texts")
+        if self.authors is not None and texts is None:
+            raise ValueError("this location head reads the authors' earlier places: pass texts")
+        if self.authors is not None and texts is not None and not self.author_prior:
             author_block = self.authors.block(texts.authors(), self.classes)  # (N, P+1)
         features = location_features(
             batch,
@@ -300,7 +327,11 @@ class LocationPredictor:
             self.text_ngrams,
             author_block,
         )  # (N, F) float32
-        return self.flat.predict_proba(features)
+        proba = self.flat.predict_proba(features)  # (N, P)
+        if self.authors is not None and texts is not None and self.author_prior:
+            counts = self.authors.class_counts(texts.authors(), self.classes)  # (N, P)
+            proba = author_posterior(proba, counts, self.author_prior)
+        return proba
 
     def predict(
         self,
@@ -332,11 +363,12 @@ class LocationPredictor:
         meta = json.loads((heads_dir / META_FILE).read_text(encoding="utf-8"))
         widths = int(meta.get("profile_ngrams", 0)), int(meta.get("text_ngrams", 0))
         authors = AuthorHistory.load(heads_dir / AUTHOR_PLACES_FILE) if meta.get("author_places") else None
+        prior = float(meta.get("author_prior", 0.0))
         if meta.get("kind") == "linear":
             linear = LinearLocation.load(heads_dir / LINEAR_FILE)
-            return cls(linear, meta["components"], meta.get("places", {}), *widths, authors)
+            return cls(linear, meta["components"], meta.get("places", {}), *widths, authors, prior)
         forest = joblib.load(heads_dir / FOREST_FILE)
         # Requests go through FlatForest; callers of the forest's own predict_proba (the evaluation's
         # latency column) get one thread, since a few rows gain nothing from more.
         forest.n_jobs = 1
-        return cls(forest, meta["components"], meta.get("places", {}), *widths, authors)
+        return cls(forest, meta["components"], meta.get("places", {}), *widths, authors, prior)

@@ -87,7 +87,15 @@ def test_real_report_sets_presets_side_by_side(tmp_path: Path) -> None:
     runs = []
     for preset, loc in (("paper", 50.0), ("small", 70.0)):
         path = tmp_path / f"{preset}.json"
-        path.write_text(json.dumps(_metrics(loc=loc, tags=0.1, image_r10=10.0, vsepp_r10=5.0)))
+        metrics = _metrics(loc=loc, tags=0.1, image_r10=10.0, vsepp_r10=5.0)
+        # a baseline whose grid has a named candidate besides the numbers (no author table)
+        metrics["baselines"]["location"]["TF-IDF + LR"]["selection"] = {
+            "parameter": "content weight",
+            "chosen": 3.0,
+            "metric": "validation accuracy",
+            "validation": {"3": 0.7, "none": 0.6, "0.1": 0.65},
+        }
+        path.write_text(json.dumps(metrics))
         runs.append(
             {
                 "corpus": "corpusA",
@@ -120,6 +128,7 @@ def test_real_report_sets_presets_side_by_side(tmp_path: Path) -> None:
     assert "corpusA [paper] location accuracy" in text and "MISSED by 15.00 points" in text
     assert "Strongest baseline: location: TF-IDF + LR; hashtags: TF-IDF votes." in text
     assert "7 optimizer steps (part of one epoch)" in text
+    assert "content weight = 3.00 by validation accuracy (none: 0.6, 0.1: 0.65, 3: 0.7)" in text
     assert "## Missing rows" in text and "- corpusB [paper]: corpusB/paper: train" in text
     assert (tmp_path / "out" / "fig_corpusA.png").stat().st_size > 1000
 
@@ -139,6 +148,13 @@ def test_the_served_location_head_is_the_validation_choice_not_the_forest() -> N
     m["joint"]["location"]["served_head"]["selection"]["validation"] = {"forest": 0.5, "linear C=1": 0.625}
     line = head_choice_line(m, "corpusA", "p") or ""
     assert line == "- corpusA [p]: forest 50.00%, linear C=1 62.50%; served: linear C=1 (test 66.0%)"
+    # with the author posterior: the weight served and the chosen head's validation curve
+    m["joint"]["location"]["served_head"]["author_prior"] = 3.0
+    m["joint"]["location"]["served_head"]["selection"]["author_prior_validation"] = {"none": 0.5, "3": 0.625}
+    assert (head_choice_line(m, "corpusA", "p") or "").endswith(
+        "served: linear C=1, updated by the author's earlier cities at content weight 3; its validation "
+        "accuracy by content weight: none 50.00%, 3 62.50% (test 66.0%)"
+    )
     # A head evaluate refitted itself (metrics from before it loaded the served one), or the paper's
     # forest, never stands in for the served head: the target is not judged, and the report says why.
     for refitted in ({"accuracy": 70.0, "selection": {"kind": "forest"}}, None):

@@ -301,7 +301,12 @@ def test_built_heads_round_trip_through_save_and_load(
         heads.location.predict(batch, profile, np.ones(20, bool), k=1)
     assert np.mean([g[0].place_id == t.place_id for g, t in zip(guesses, tweets, strict=True)]) > 0.8
     assert guesses[0][0].lat is not None
-    assert heads.location.authors is not None  # tiny_tweets' users tweet from one city again and again
+    # tiny_tweets' users tweet from one city again and again, but their words already name it: the
+    # author table is served exactly where validation chose a content weight for it
+    located = json.loads((ckpt / "heads" / "heads.json").read_text())["heads"]["location"]
+    assert "author_prior_validation" in located["selection"]  # the authors were a candidate
+    assert (heads.location.authors is not None) == (located["author_prior"] > 0)
+    assert heads.location.author_prior == located["author_prior"]
     scores = heads.bots.score([batch.average[i : i + 1] for i in range(20)])
     assert ((scores >= 0) & (scores <= 1)).all()
     assert heads.image_index is not None

@@ -94,7 +94,7 @@ class Evaluation:
         self.loc_test = [t for t in splits.test if city_label(t) in classes]
         self.loc_val = [t for t in splits.val if city_label(t) in classes]
         self.loc_classes = classes
-        self.loc_known = loc_eval.known_authors(self.loc_train, self.loc_test)
+        self.loc_known = loc_eval.known_authors([*self.loc_train, *self.loc_val], self.loc_test)
         self.coords = loc_eval.place_coordinates(splits.all_tweets())
 
     # ---- one embedding model --------------------------------------------------------------------

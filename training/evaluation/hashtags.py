@@ -52,16 +52,16 @@ def joint_recommendations(
 
 
 TFIDF_VOTES = "TF-IDF neighbours, rank-weighted votes (k on val)"
-AUTHOR_ELSE_VOTES = "author's most used training-split hashtags, then TF-IDF votes"
+AUTHOR_ELSE_VOTES = "author's most used earlier hashtags (training and validation splits), then TF-IDF votes"
 
 
 def baseline_recommendations(
     train: Sequence[Tweet], val: Sequence[Tweet], test: Sequence[Tweet], rows: Sequence[int]
 ) -> dict[str, Callable[[], tuple[list[list[str]], dict[str, Any] | None]]]:
     """Most popular hashtags, rank-weighted TF-IDF neighbour votes with the number of neighbours
-    chosen on ``val`` (training/baselines), and, where some query's author has tagged training
-    tweets, those authors' own most used tags before the votes; lazily, each gives its test answers
-    and its selection."""
+    chosen on ``val`` (training/baselines), and, where some query's author has tagged earlier tweets
+    (training and validation splits, as the served head's table counts), those authors' own most used
+    tags before the votes; lazily, each gives its test answers and its selection."""
     from training.baselines.hashtags import PopularHashtags, tune_voting_hashtags
 
     train_lists = [[h.lower() for h in t.hashtags] for t in train]
@@ -89,7 +89,7 @@ def baseline_recommendations(
         "Most popular hashtags": popular,
         TFIDF_VOTES: votes,
     }
-    history = AuthorHistory.of(train, lambda t: [h.lower() for h in t.hashtags])
+    history = AuthorHistory.of([*train, *val], lambda t: [h.lower() for h in t.hashtags])
     if any(history.counts.get(test[i].user_id or "") for i in rows):
 
         def author_else_votes() -> tuple[list[list[str]], dict[str, Any] | None]:

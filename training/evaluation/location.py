@@ -17,9 +17,23 @@ from typing import Any
 import numpy as np
 
 from model.heads.author_history import AuthorHistory
-from model.heads.location_head import LinearLocation, LocationContext, location_features, profile_inputs
+from model.heads.location_head import (
+    LinearLocation,
+    LocationContext,
+    author_posterior,
+    location_features,
+    profile_inputs,
+)
 from model.record import Tweet
-from training.heads.fit_location import ForestParams, city_label, fit_forest, single_row_latency_ms
+from training.baselines.selection import Selection
+from training.heads.fit_location import (
+    ForestParams,
+    accuracy_by_prior,
+    best_prior,
+    city_label,
+    fit_forest,
+    single_row_latency_ms,
+)
 from training.metrics import accuracy_within_km
 
 
@@ -43,10 +57,10 @@ def place_coordinates(tweets: Sequence[Tweet]) -> dict[str, tuple[float, float]]
     }
 
 
-def known_authors(train: Sequence[Tweet], test: Sequence[Tweet]) -> list[bool]:
-    """Per test tweet, whether its author has city tweets in ``train`` (what the author table and the
-    author baseline can answer from)."""
-    table = AuthorHistory.of(train, city_label)
+def known_authors(earlier: Sequence[Tweet], test: Sequence[Tweet]) -> list[bool]:
+    """Per test tweet, whether its author has city tweets in ``earlier`` (the training and validation
+    splits: what the served head's author table and the author baselines answer from)."""
+    table = AuthorHistory.of(earlier, city_label)
     return [bool(table.counts.get(t.user_id or "")) for t in test]
 
 
@@ -57,7 +71,7 @@ def scores(
     known: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
     """Accuracy (%), acc@161km where coordinates are known, and with ``known`` (known_authors) the
-    accuracy on the tweets of authors with earlier training cities and on the others apart."""
+    accuracy on the tweets of authors with earlier cities and on the others apart."""
     true_labels = [city_label(t) for t in truth]
     hits = [p == t for p, t in zip(predicted, true_labels, strict=True)]
     accuracy = float(np.mean(hits))
@@ -152,6 +166,8 @@ def served_head_run(
         "fit_rows": recorded.get("rows"),
         "val_rows": recorded.get("val_rows"),
         "selection": recorded.get("selection") or {"kind": kind, "metric": "not recorded in heads.json"},
+        # the content weight of the author posterior the head serves with (0: none; heads before it)
+        "author_prior": head.author_prior,
     }
     return [g[0].place_id for g in guesses], info
 
@@ -166,7 +182,13 @@ def joint_features(
 
 
 TFIDF_LR = "TF-IDF + logistic regression (text 1-2-grams + profile char n-grams, C on val)"
-AUTHOR_ELSE_TFIDF = "author's most frequent training-split city, else TF-IDF + logistic regression"
+AUTHOR_ELSE_TFIDF = (
+    "author's most frequent earlier city (training and validation splits), else TF-IDF + logistic regression"
+)
+AUTHOR_POSTERIOR_TFIDF = (
+    "TF-IDF + logistic regression updated by the author's earlier cities (the served head's author "
+    "step without the embeddings, weight on val)"
+)
 
 
 def baseline_predictions(
@@ -198,10 +220,34 @@ def baseline_predictions(
 
         model = TfidfCityClassifier().fit(train_cols[0], train_cols[1], train_cols[2])
         chosen[TFIDF_LR] = {"parameter": "C", "chosen": model.c, "metric": "no validation tweets"}
-    out[TFIDF_LR] = model.predict(test_cols[0], test_cols[2])
-    authors = AuthorHistory.of(train, city_label)
-    known = [authors.most_frequent(t.user_id) for t in test]
+    test_proba = model.predict_proba(test_cols[0], test_cols[2])  # (N, P)
+    classes = [str(c) for c in model.classes_]
+    out[TFIDF_LR] = [classes[j] for j in np.argmax(test_proba, axis=1)]
+    authors = AuthorHistory.of(train, city_label)  # what validation choices may see
+    earlier = AuthorHistory.of([*train, *val], city_label)  # what the test tweets' authors did before
+    known = [earlier.most_frequent(t.user_id) for t in test]
     if any(known):
         # no parameter of its own: its fallback is the TF-IDF model above, C chosen as reported there
         out[AUTHOR_ELSE_TFIDF] = [k or p for k, p in zip(known, out[TFIDF_LR], strict=True)]
+    if any(known) and val and authors.repeat_authors():
+        # The served head's way of reading the author (build-heads): the same posterior over the
+        # TF-IDF model's probabilities, its content weight chosen on validation as the head's is.
+        val_cols = columns(val)
+        by_prior = accuracy_by_prior(
+            model.predict_proba(val_cols[0], val_cols[2]),
+            classes,
+            val_cols[1],
+            authors.class_counts([t.user_id for t in val], classes),
+        )
+        weight = best_prior(by_prior)
+        proba = (
+            author_posterior(test_proba, earlier.class_counts([t.user_id for t in test], classes), weight)
+            if weight
+            else test_proba
+        )
+        out[AUTHOR_POSTERIOR_TFIDF] = [classes[j] for j in np.argmax(proba, axis=1)]
+        scores = {("none" if w == 0 else f"{w:g}"): round(a, 4) for w, a in by_prior.items()}
+        chosen[AUTHOR_POSTERIOR_TFIDF] = Selection(
+            "content weight (0: no author table)", weight, scores, "validation accuracy"
+        ).to_json()
     return out, chosen

@@ -53,7 +53,7 @@ def task_rows(metrics: dict[str, Any], preset: str) -> dict[str, dict[str, float
             rows.setdefault("location accuracy %", {})[label] = _num(v["accuracy"])
             rows.setdefault("location within 161 km %", {})[label] = _num(v.get("acc@161km"))
         # Where the author table can answer and where it cannot: what each method adds beside it.
-        for group, what in (("known", "by authors with training cities"), ("new", "by other authors")):
+        for group, what in (("known", "by authors with earlier cities"), ("new", "by other authors")):
             part = (v.get("by_author") or {}).get(group)
             if part:
                 key = f"location accuracy %, the {part['tweets']} test tweets {what}"
@@ -164,6 +164,14 @@ def _figure(corpus: str, rows: dict[str, dict[str, float | None]], out_dir: Path
     return name
 
 
+def _candidate_order(candidate: str) -> float:
+    """A validation grid's candidates in numeric order, a named one ("none": no author table) first."""
+    try:
+        return float(candidate)
+    except ValueError:
+        return -math.inf
+
+
 def head_choice_line(metrics: dict[str, Any], corpus: str, preset: str) -> str | None:
     """One line: the location heads compared on validation and the one served, where there was a choice."""
     served = metrics["joint"].get("location", {}).get("served_head")
@@ -171,7 +179,14 @@ def head_choice_line(metrics: dict[str, Any], corpus: str, preset: str) -> str |
         return None
     choice = served["selection"]
     scores = ", ".join(f"{k} {100 * v:.2f}%" for k, v in choice["validation"].items())
-    return f"- {corpus} [{preset}]: {scores}; served: {choice['chosen']} (test {served['accuracy']}%)"
+    chosen = str(choice["chosen"])
+    if weight := served.get("author_prior"):
+        chosen += f", updated by the author's earlier cities at content weight {weight:g}"
+    curve = choice.get("author_prior_validation")
+    if curve:
+        by_weight = ", ".join(f"{k} {100 * curve[k]:.2f}%" for k in sorted(curve, key=_candidate_order))
+        chosen += f"; its validation accuracy by content weight: {by_weight}"
+    return f"- {corpus} [{preset}]: {scores}; served: {chosen} (test {served['accuracy']}%)"
 
 
 def hashtag_choice_line(metrics: dict[str, Any], corpus: str, preset: str) -> str | None:
@@ -280,8 +295,10 @@ def write_real_report(summary: dict[str, Any], out_dir: Path) -> Path:
             "What `build-heads` compared for the served location head (validation accuracy on its own "
             "fit, every city of the training split; the forest is the paper's head, the linear one a "
             "logistic regression on the same features, standardised, C going a decade further up or "
-            "down while the edge value is best), and the chosen head's test accuracy as the service "
-            "loads it:",
+            "down while the edge value is best; each at its best content weight of the author "
+            "posterior where authors have earlier cities: how many of an author's earlier tweets the "
+            "content prediction counts as, `none` without the author table), and the chosen head's test "
+            "accuracy as the service loads it:",
         ),
         (
             hashtag_choice_line,
@@ -362,7 +379,7 @@ def write_real_report(summary: dict[str, Any], out_dir: Path) -> Path:
                 if isinstance(v, dict) and v.get("selection"):
                     pick = v["selection"]
                     scores = pick.get("validation") or {}
-                    grid = ", ".join(f"{k}: {_fmt(scores[k])}" for k in sorted(scores, key=float))
+                    grid = ", ".join(f"{k}: {_fmt(scores[k])}" for k in sorted(scores, key=_candidate_order))
                     chosen = _fmt(pick["chosen"])
                     sel.append(f"- {name}: {pick['parameter']} = {chosen} by {pick['metric']} ({grid})")
         if sel:

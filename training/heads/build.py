@@ -152,7 +152,13 @@ def fit_hashtag_heads(
                 [t.user_id for t in val_tagged],
             )
         heads["hashtag_neighbours"] = write_neighbour_hashtags(
-            heads_dir, list(train), batch, options.hashtag_neighbours, options.hnsw_threshold, validation
+            heads_dir,
+            list(train),
+            batch,
+            options.hashtag_neighbours,
+            options.hnsw_threshold,
+            validation,
+            later=splits.val,
         )
     return heads
 
@@ -189,8 +195,10 @@ def fit_location_head(
 ) -> dict[str, Any]:
     """The location head over the city-labelled training tweets' embeddings: the paper's forest or a
     logistic regression, whichever scores better on the validation split (choose_location_head).
-    Where some authors have two or more of these tweets, the head also reads each author's earlier
-    places (AuthorHistory, from the training split only; a training row leaves its own tweet out)."""
+    Where some authors have two or more of these tweets, the validation split also decides whether
+    and how strongly each author's earlier places (AuthorHistory of the training split) update the
+    head's prediction (location_head.author_posterior); the table served then counts the validation
+    split's tweets too."""
     from model.heads.author_history import AuthorHistory
     from model.heads.location_head import (
         FEATURE_COMPONENTS,
@@ -217,13 +225,6 @@ def fit_location_head(
     widths = PROFILE_NGRAM_FEATURES, TEXT_NGRAM_FEATURES  # profile char, tweet word n-gram blocks
     classes = sorted({city_label(t) or "" for t in sub})  # the order of the fitted head's classes_
     table = AuthorHistory.of(sub, city_label)
-    # nobody tweets twice: leave-one-out would make the block zero on every training row
-    authors = table if table.repeat_authors() else None
-    train_authors = (
-        None
-        if authors is None
-        else authors.block([t.user_id for t in sub], classes, leave_out=[city_label(t) for t in sub])
-    )  # (N, P+1)
     features = location_features(
         select_rows(batch, labelled),
         profile,
@@ -231,7 +232,6 @@ def fit_location_head(
         FEATURE_COMPONENTS,
         LocationContext.of(sub),
         *widths,
-        train_authors,
     )
     known = set(classes)
     val_sub = [t for t in splits.val if city_label(t) in known]
@@ -241,8 +241,9 @@ def fit_location_head(
         FEATURE_COMPONENTS,
         LocationContext.of(val_sub),
         *widths,
-        None if authors is None else authors.block([t.user_id for t in val_sub], classes),
     )
+    # nobody tweets twice: no validation author can have earlier places either
+    val_counts = table.class_counts([t.user_id for t in val_sub], classes) if table.repeat_authors() else None
     t0 = time.perf_counter()
     head, choice = choose_location_head(
         features,
@@ -254,9 +255,14 @@ def fit_location_head(
         # already carries depends on the branch (a pretrained encoder carries the words), so the
         # validation split decides.
         optional_tail=TEXT_NGRAM_FEATURES,
+        val_counts=val_counts,
     )
     if [str(c) for c in head.classes_] != classes:
-        raise RuntimeError("the location head's classes are not in the order its author block was built")
+        raise RuntimeError("the location head's classes are not in the order its author counts were built")
+    prior = choice.pop("author_prior")
+    # Chosen on validation with the training split's table; served with the validation split's city
+    # tweets counted too, the most recent the checkpoint knows (the evaluation's rules count them alike).
+    authors = AuthorHistory.of([*sub, *val_sub], city_label) if prior else None
     if choice.pop("dropped_tail"):
         widths = PROFILE_NGRAM_FEATURES, 0
         features = features[:, : features.shape[1] - TEXT_NGRAM_FEATURES]
@@ -264,7 +270,13 @@ def fit_location_head(
     places_path = ckpt / ck.PLACES
     ckpt_places = json.loads(places_path.read_text(encoding="utf-8")) if places_path.is_file() else {}
     info = save_forest(
-        heads_dir, head, place_metadata(splits.all_tweets(), ckpt_places), options.forest, *widths, authors
+        heads_dir,
+        head,
+        place_metadata(splits.all_tweets(), ckpt_places),
+        options.forest,
+        *widths,
+        authors,
+        prior,
     )
     info.update(
         rows=len(sub),

@@ -90,6 +90,7 @@ def write_neighbour_hashtags(
     neighbours: int,
     hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
     validation: HashtagValidation | None = None,
+    later: Sequence[Tweet] = (),
 ) -> dict[str, Any]:
     """The joint-space neighbour recommender: training tweets with hashtags, by their average
     embedding without the hashtag component, each with its (lower-cased, distinct) hashtags.
@@ -97,7 +98,9 @@ def write_neighbour_hashtags(
     ``neighbours`` > 0 fixes the number of voting neighbours, with cosine votes and no author table
     (the head before issue 12); 0 chooses the number, the vote weighting and the weight of the
     author's earlier hashtags (the training tweets' table) by F1@1 on ``validation``
-    (choose_neighbour_votes), and falls back to the fixed head's settings without validation tweets."""
+    (choose_neighbour_votes), and falls back to the fixed head's settings without validation tweets.
+    Where an author weight is chosen, the table served also counts the hashtags of ``later`` (the
+    validation split: the most recent tweets the checkpoint knows)."""
     from model.heads.author_history import AuthorHistory
     from model.heads.hashtag_neighbours import (
         DEFAULT_NEIGHBOURS,
@@ -117,8 +120,13 @@ def write_neighbour_hashtags(
     if neighbours > 0:
         recommender.neighbours = neighbours
     elif validation is not None and validation.truth and keep:
-        authors = AuthorHistory.of(tweets, lambda t: [h.lower() for h in t.hashtags])
-        recommender, scores = choose_neighbour_votes(recommender, validation, authors)
+        tags_of = lambda t: [h.lower() for h in t.hashtags]  # noqa: E731
+        recommender, scores = choose_neighbour_votes(
+            recommender, validation, AuthorHistory.of(tweets, tags_of)
+        )
+        if recommender.authors is not None and later:
+            # chosen with the training split's table; served with the later tweets' hashtags counted too
+            recommender.authors = AuthorHistory.of([*tweets, *later], tags_of)
         selection = {"metric": "validation F1@1", "validation": scores, "queries": len(validation.truth)}
     else:
         selection = {"metric": "no validation tweets with hashtags: the fixed head's settings"}

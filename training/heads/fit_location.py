@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -108,10 +109,57 @@ def fit_linear(features: NDArray[np.floating], labels: list[str], c: float, seed
     return LinearFitter(features, labels, seed).fit(c)
 
 
+# Content weights of the author posterior (location_head.author_posterior, in tweets) tried on the
+# validation split, a factor of ~3 apart from "the author's habit decides" to "the tweet decides";
+# AUTHOR_PRIOR_NONE stands for the head without the author table.
+AUTHOR_PRIOR_GRID: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+AUTHOR_PRIOR_NONE = 0.0
+
+
 def _accuracy(model: Any, features: NDArray[np.floating], labels: list[str]) -> float:
     proba = model.predict_proba(features)
     predicted = np.asarray(model.classes_)[np.argmax(proba, axis=1)]
     return float(np.mean([str(p) == t for p, t in zip(predicted, labels, strict=True)]))
+
+
+def accuracy_by_prior(
+    proba: NDArray[np.floating],
+    classes: Sequence[str],
+    labels: Sequence[str],
+    counts: NDArray[np.floating] | None,
+    grid: tuple[float, ...] = AUTHOR_PRIOR_GRID,
+) -> dict[float, float]:
+    """Accuracy of the predictions ``proba`` (N, P; columns ``classes``) against ``labels`` without
+    the author table (key AUTHOR_PRIOR_NONE) and, where ``counts`` (N, P: the authors' earlier tweets
+    per class) is given, updated by it (location_head.author_posterior) at each content weight of
+    ``grid``."""
+    from model.heads.location_head import author_posterior
+
+    names = np.asarray([str(c) for c in classes])
+    truth = np.asarray(labels)
+
+    def accuracy(p: NDArray[np.floating]) -> float:
+        return float(np.mean(names[np.argmax(p, axis=1)] == truth))
+
+    out = {AUTHOR_PRIOR_NONE: accuracy(proba)}
+    if counts is not None:
+        out.update({w: accuracy(author_posterior(proba, counts, w)) for w in grid})
+    return out
+
+
+def best_prior(by_prior: dict[float, float]) -> float:
+    """The content weight with the best accuracy (ties: no table, then the larger weight)."""
+    return max(by_prior, key=lambda w: (by_prior[w], w == AUTHOR_PRIOR_NONE, w))
+
+
+def _accuracy_by_prior(
+    model: Any,
+    features: NDArray[np.floating],
+    labels: list[str],
+    counts: NDArray[np.floating] | None,
+    grid: tuple[float, ...],
+) -> dict[float, float]:
+    return accuracy_by_prior(model.predict_proba(features), model.classes_, labels, counts, grid)
 
 
 def choose_location_head(
@@ -125,6 +173,8 @@ def choose_location_head(
     forest: Any = None,
     min_c: float = LINEAR_C_MIN,
     optional_tail: int = 0,
+    val_counts: NDArray[np.floating] | None = None,
+    prior_grid: tuple[float, ...] = AUTHOR_PRIOR_GRID,
 ) -> tuple[Any, dict[str, Any]]:
     """The forest and the linear head (C on validation, the grid widened up or down while its edge
     value is best: selection.next_c) fitted on ``train``; the one with the better validation accuracy
@@ -133,38 +183,79 @@ def choose_location_head(
     fitted on the same rows with ``params`` (not fitted again). ``optional_tail`` > 0: the linear grid
     also runs without the features' last ``optional_tail`` columns (a block that helps some text
     branches and not others), and a head fitted without them wins ties; ``info["dropped_tail"]`` says
-    whether the returned head reads them."""
+    whether the returned head reads them. ``val_counts`` (validation authors' earlier tweets per
+    class, in the order of the sorted ``train_y`` labels): every head is also scored updated by them
+    (author_posterior) at each content weight of ``prior_grid``, and the choice is over both at once;
+    the head without the table wins ties, then the larger weight. ``info["author_prior"]``: the
+    chosen weight, AUTHOR_PRIOR_NONE for none."""
     t0 = time.perf_counter()
     forest = fit_forest(train_x, train_y, params) if forest is None else forest
     info: dict[str, Any] = {"forest_fit_s": round(time.perf_counter() - t0, 1)}
     if len(val_y) == 0:
-        return forest, {**info, "kind": "forest", "metric": "no validation tweets", "dropped_tail": False}
-    forest_accuracy = _accuracy(forest, val_x, val_y)
-    scores = {"forest": round(forest_accuracy, 4)}
-    # (accuracy, the forest first on a tie, then fewer columns, then the smaller C), head, name
-    best: tuple[tuple[float, int, int, float], Any, str] = ((forest_accuracy, 1, 0, 0.0), forest, "forest")
+        return forest, {
+            **info,
+            "kind": "forest",
+            "metric": "no validation tweets",
+            "dropped_tail": False,
+            "author_prior": AUTHOR_PRIOR_NONE,
+        }
+    scores: dict[str, float] = {}
+    curves: dict[str, dict[str, float]] = {}
+    # (accuracy, the forest first on a tie, then fewer columns, then no author table, then the larger
+    # content weight, then the smaller C), head, name, content weight
+    best: tuple[tuple[float, int, int, int, float, float], Any, str, float] | None = None
+
+    def consider(
+        head: Any, name: str, by_prior: dict[float, float], is_forest: bool, tail: int, c: float
+    ) -> None:
+        nonlocal best
+        curves[name] = {_prior_name(w): round(a, 4) for w, a in by_prior.items()}
+        for w, accuracy in by_prior.items():
+            key = (accuracy, int(is_forest), 1 if tail else 0, int(w == AUTHOR_PRIOR_NONE), w, -c)
+            if best is None or key > best[0]:
+                best = (key, head, name, w)
+        scores[name] = round(max(by_prior.values()), 4)
+
+    consider(forest, "forest", _accuracy_by_prior(forest, val_x, val_y, val_counts, prior_grid), True, 0, 0.0)
     t0 = time.perf_counter()
     width = train_x.shape[1]
     for tail in (0, optional_tail) if optional_tail else (0,):
         keep = width - tail
         suffix = f" without the last {tail} columns" if tail else ""
-        for c, linear, accuracy in _linear_grid(
-            train_x[:, :keep], train_y, val_x[:, :keep], val_y, grid, min_c, max_c, params.random_state
+        for c, linear, by_prior in _linear_grid(
+            train_x[:, :keep],
+            train_y,
+            val_x[:, :keep],
+            val_y,
+            grid,
+            min_c,
+            max_c,
+            params.random_state,
+            val_counts,
+            prior_grid,
         ):
-            name = f"linear C={c:g}{suffix}"
-            scores[name] = round(accuracy, 4)
-            if (key := (accuracy, 0, 1 if tail else 0, -c)) > best[0]:
-                best = (key, linear, name)
+            consider(linear, f"linear C={c:g}{suffix}", by_prior, False, tail, c)
     info["linear_fit_s"] = round(time.perf_counter() - t0, 1)
-    kind = "forest" if best[2] == "forest" else "linear"
-    return best[1], {
+    assert best is not None
+    (_, _, fewer, _, _, _), head, name, weight = best
+    kind = "forest" if name == "forest" else "linear"
+    out = {
         **info,
         "kind": kind,
-        "chosen": best[2],
+        "chosen": name,
         "validation": scores,
         "metric": "validation accuracy",
-        "dropped_tail": bool(best[0][2]),
+        "dropped_tail": bool(fewer),
+        "author_prior": weight,
     }
+    if val_counts is not None:
+        # the chosen head's validation accuracy at every content weight of the author posterior
+        out["author_prior_validation"] = curves[name]
+    return head, out
+
+
+def _prior_name(weight: float) -> str:
+    return "none" if weight == AUTHOR_PRIOR_NONE else f"{weight:g}"
 
 
 def _linear_grid(
@@ -176,19 +267,23 @@ def _linear_grid(
     min_c: float,
     max_c: float,
     seed: int,
-) -> list[tuple[float, LinearLocation, float]]:
-    """(C, head, validation accuracy) for every C of ``grid`` and of its widening (selection.next_c)."""
+    val_counts: NDArray[np.floating] | None = None,
+    prior_grid: tuple[float, ...] = AUTHOR_PRIOR_GRID,
+) -> list[tuple[float, LinearLocation, dict[float, float]]]:
+    """(C, head, validation accuracy by content weight: _accuracy_by_prior) for every C of ``grid``
+    and of its widening (selection.next_c, on the best accuracy at each C)."""
     from training.baselines.selection import next_c
 
     todo = sorted(grid)
     scores: dict[float, float] = {}
-    out: list[tuple[float, LinearLocation, float]] = []
+    out: list[tuple[float, LinearLocation, dict[float, float]]] = []
     fitter = LinearFitter(train_x, train_y, seed=seed)
     while todo:
         c = todo.pop(0)
         linear = fitter.fit(c)
-        scores[c] = _accuracy(linear, val_x, val_y)
-        out.append((c, linear, scores[c]))
+        by_prior = _accuracy_by_prior(linear, val_x, val_y, val_counts, prior_grid)
+        scores[c] = max(by_prior.values())
+        out.append((c, linear, by_prior))
         if not todo and (following := next_c(scores, min_c, max_c)) is not None:
             todo.append(following)
     return out
@@ -218,10 +313,13 @@ def save_forest(
     profile_ngrams: int = 0,
     text_ngrams: int = 0,
     authors: AuthorHistory | None = None,
+    author_prior: float = AUTHOR_PRIOR_NONE,
 ) -> dict[str, Any]:
     """Writes the location head: the forest (joblib), or a LinearLocation (npz) when that was chosen;
     ``profile_ngrams``, ``text_ngrams``: the widths of the n-gram blocks it was fitted with;
-    ``authors``: the table of the authors' earlier places it reads (None: fitted without one)."""
+    ``authors``: the table of the authors' earlier places it reads (None: fitted without one);
+    ``author_prior``: the content weight of the author posterior (> 0), or AUTHOR_PRIOR_NONE where
+    the head reads the table as a feature block (heads fitted before the posterior)."""
     import joblib
 
     kind = "linear" if isinstance(forest, LinearLocation) else "forest"
@@ -240,6 +338,8 @@ def save_forest(
         "profile_ngrams": int(profile_ngrams),  # location_head.PROFILE_NGRAM_FEATURES when fitted with them
         "text_ngrams": int(text_ngrams),  # location_head.TEXT_NGRAM_FEATURES when fitted with them
         "author_places": len(authors) if authors is not None else 0,  # authors in AUTHOR_PLACES_FILE
+        # > 0: the table updates the prediction (location_head.author_posterior); 0: a feature block
+        "author_prior": float(author_prior) if authors is not None else AUTHOR_PRIOR_NONE,
         "params": asdict(params),
         "places": {p: {k: m.get(k) for k in ("name", "type", "lat", "lon")} for p, m in used.items()},
     }
@@ -251,6 +351,7 @@ def save_forest(
         "profile_ngrams": int(profile_ngrams),
         "text_ngrams": int(text_ngrams),
         "author_places": len(authors) if authors is not None else 0,
+        "author_prior": float(author_prior) if authors is not None else AUTHOR_PRIOR_NONE,
         "bytes": written.stat().st_size,
     }
 
