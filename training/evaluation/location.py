@@ -32,6 +32,7 @@ from training.heads.fit_location import (
     best_prior,
     city_label,
     fit_forest,
+    prior_name,
     single_row_latency_ms,
 )
 from training.metrics import accuracy_within_km
@@ -246,7 +247,7 @@ def baseline_predictions(
             else test_proba
         )
         out[AUTHOR_POSTERIOR_TFIDF] = [classes[j] for j in np.argmax(proba, axis=1)]
-        scores = {("none" if w == 0 else f"{w:g}"): round(a, 4) for w, a in by_prior.items()}
+        scores = {prior_name(w): round(a, 4) for w, a in by_prior.items()}
         chosen[AUTHOR_POSTERIOR_TFIDF] = Selection(
             "content weight (0: no author table)", weight, scores, "validation accuracy"
         ).to_json()

@@ -209,7 +209,7 @@ def choose_location_head(
         head: Any, name: str, by_prior: dict[float, float], is_forest: bool, tail: int, c: float
     ) -> None:
         nonlocal best
-        curves[name] = {_prior_name(w): round(a, 4) for w, a in by_prior.items()}
+        curves[name] = {prior_name(w): round(a, 4) for w, a in by_prior.items()}
         for w, accuracy in by_prior.items():
             key = (accuracy, int(is_forest), 1 if tail else 0, int(w == AUTHOR_PRIOR_NONE), w, -c)
             if best is None or key > best[0]:
@@ -254,7 +254,8 @@ def choose_location_head(
     return head, out
 
 
-def _prior_name(weight: float) -> str:
+def prior_name(weight: float) -> str:
+    """A content weight as the reports name it ("none": no author table)."""
     return "none" if weight == AUTHOR_PRIOR_NONE else f"{weight:g}"
 
 
