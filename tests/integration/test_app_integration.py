@@ -264,3 +264,44 @@ async def test_recommend_hashtags_reads_the_authors_earlier_hashtags_from_user_i
             answers.append([h["hashtag"] for h in got.json()["results"][0]["hashtags"]])
         assert answers[0][0] == "myowntag"
         assert "myowntag" not in answers[1] and answers[1] == answers[2]
+
+
+@pytest.mark.asyncio
+async def test_predict_location_updates_the_answer_with_the_authors_earlier_cities(
+    checkpoint: tuple[Path, Path | None], tmp_path: Path
+) -> None:
+    """The checkpoint's location head served with an author posterior: a known user_id's earlier city
+    comes first with the probability author_posterior gives, the same tweet without user_id (or from
+    an unknown user) gets the head's own answer."""
+    import shutil
+
+    from model.checkpoint import write_manifest
+    from model.heads.author_history import AUTHOR_PLACES_FILE, AuthorHistory
+    from model.heads.loader import load_location_head
+
+    source, _ = checkpoint
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(source, ckpt)
+    head = load_location_head(ckpt)
+    if head is None or len(head.classes) < 2:
+        pytest.skip("the checkpoint has no location head with two places")
+    tweet = {"id": "1", "text": "a tweet about nothing in particular"}
+    async for client in _client(ckpt, cache_enabled=False):
+        plain = (await client.post("/predict-location", json={"tweets": [tweet], "k": 1})).json()
+    own = plain["results"][0]["places"][0]
+    habit = next(c for c in head.classes if c != own["place_id"])  # a city the head does not answer
+    meta_path = ckpt / "heads" / "location.json"
+    meta = json.loads(meta_path.read_text())
+    AuthorHistory({"habit": {habit: 2}}).save(ckpt / "heads" / AUTHOR_PLACES_FILE)
+    meta_path.write_text(json.dumps(meta | {"author_places": 1, "author_prior": 0.5}))
+    write_manifest(ckpt)
+    async for client in _client(ckpt, cache_enabled=False):
+        answers = []
+        for extra in ({"user_id": "habit"}, {}, {"user_id": "stranger"}):
+            got = await client.post("/predict-location", json={"tweets": [tweet | extra], "k": 1})
+            assert got.status_code == 200, got.text
+            answers.append(got.json()["results"][0]["places"][0])
+    # (2 + 0.5 q) / (2 + 0.5) >= 0.8 for the author's city; every other city gets at most 0.2
+    assert answers[0]["place_id"] == habit and answers[0]["probability"] >= 0.8
+    assert answers[1]["place_id"] == answers[2]["place_id"] == own["place_id"]
+    assert answers[1]["probability"] == pytest.approx(own["probability"], abs=1e-6)
